@@ -1,0 +1,200 @@
+// The Python extension rnnkit._core: conversion, validation of what C++ relies on, and GIL release.
+// All math is in the rnnkit library; all friendly argument checking is in python/rnnkit.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "rnnkit/rnnkit.hpp"
+
+namespace py = pybind11;
+using rnnkit::CellKind;
+using rnnkit::LayerConfig;
+
+namespace {
+
+CellKind parse_kind(const std::string& kind) {
+    if (kind == "lstm") return CellKind::LSTM;
+    if (kind == "gru") return CellKind::GRU;
+    if (kind == "rnn_tanh") return CellKind::RNN_TANH;
+    if (kind == "rnn_relu") return CellKind::RNN_RELU;
+    throw py::value_error("kind: expected 'lstm', 'gru', 'rnn_tanh' or 'rnn_relu', got '" + kind + "'");
+}
+
+std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+template <class S>
+using Array = py::array_t<S, py::array::c_style | py::array::forcecast>;
+
+template <class S>
+void require_shape(const char* name, const Array<S>& a, std::initializer_list<py::ssize_t> shape) {
+    bool ok = a.ndim() == py::ssize_t(shape.size());
+    py::ssize_t i = 0;
+    std::string want = "(";
+    for (auto s : shape) {
+        want += (i ? ", " : "") + std::to_string(s);
+        if (ok && a.shape(i) != s) ok = false;
+        ++i;
+    }
+    want += shape.size() == 1 ? ",)" : ")";
+    if (!ok) throw py::value_error(std::string(name) + ": expected shape " + want + ", got " + shape_str(a));
+}
+
+// A Recurrent<S> guarded by a mutex: Python threads may share a layer while the GIL is released.
+template <class S>
+struct Layer {
+    rnnkit::Recurrent<S> net;
+    std::mutex mutex;
+    explicit Layer(const LayerConfig& c) : net(c) {}
+};
+
+template <class S>
+void bind_layer(py::module_& m, const char* name) {
+    using L = Layer<S>;
+    py::class_<L>(m, name)
+        .def(py::init([](const std::string& kind, int input_size, int hidden_size, int num_layers, bool bias,
+                         bool bidirectional, bool peephole, bool linear_before_reset, double dropout, bool cell,
+                         std::uint64_t seed) {
+                 LayerConfig c;
+                 c.kind = parse_kind(kind);
+                 c.input_size = input_size;
+                 c.hidden_size = hidden_size;
+                 c.num_layers = num_layers;
+                 c.bias = bias;
+                 c.bidirectional = bidirectional;
+                 c.peephole = peephole;
+                 c.linear_before_reset = linear_before_reset;
+                 c.dropout = dropout;
+                 c.cell = cell;
+                 c.seed = seed;
+                 return new L(c);
+             }),
+             py::arg("kind"), py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers") = 1,
+             py::arg("bias") = true, py::arg("bidirectional") = false, py::arg("peephole") = false,
+             py::arg("linear_before_reset") = true, py::arg("dropout") = 0.0, py::arg("cell") = false,
+             py::arg("seed") = 0)
+        .def("parameter_info",
+             [](const L& self) {
+                 py::list out;
+                 for (const auto& p : self.net.parameters())
+                     out.append(py::make_tuple(p.name, py::tuple(py::cast(p.shape)), p.offset, p.size));
+                 return out;
+             })
+        // Views into the layer's parameter and gradient slabs; they keep the layer alive.
+        .def("param_slab",
+             [](py::object self_obj) {
+                 L& self = self_obj.cast<L&>();
+                 return Array<S>({py::ssize_t(self.net.num_parameters())}, {py::ssize_t(sizeof(S))},
+                                 self.net.param_data(), self_obj);
+             })
+        .def("grad_slab",
+             [](py::object self_obj) {
+                 L& self = self_obj.cast<L&>();
+                 return Array<S>({py::ssize_t(self.net.num_parameters())}, {py::ssize_t(sizeof(S))},
+                                 self.net.grad_data(), self_obj);
+             })
+        .def("zero_grad", [](L& self) { self.net.zero_grad(); })
+        .def("reset_parameters", [](L& self, std::uint64_t seed) { self.net.reset_parameters(seed); })
+        .def("tape_size", [](const L& self) { return self.net.tape_size(); })
+        .def("clear_tape", [](L& self) { self.net.clear_tape(); })
+        .def("recorded_shape",
+             [](const L& self) -> std::optional<std::pair<int, int>> {
+                 if (self.net.tape_size() == 0) return std::nullopt;
+                 int T, B;
+                 self.net.recorded_shape(T, B);
+                 return std::make_pair(T, B);
+             })
+        .def("forward",
+             [](L& self, Array<S> x, std::optional<Array<S>> h0, std::optional<Array<S>> c0,
+                std::optional<py::array_t<int, py::array::c_style | py::array::forcecast>> lengths,
+                bool training) {
+                 const auto& c = self.net.config();
+                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size;
+                 const py::ssize_t LD = py::ssize_t(c.num_layers) * D;
+                 if (x.ndim() != 3 || x.shape(2) != c.input_size)
+                     throw py::value_error("x: expected shape (T, B, " + std::to_string(c.input_size) +
+                                           "), got " + shape_str(x));
+                 const py::ssize_t T = x.shape(0), B = x.shape(1);
+                 if (T < 1 || B < 1 || T > (1 << 30) || B > (1 << 30))
+                     throw py::value_error("x: expected T and B in 1..2^30, got " + shape_str(x));
+                 if (h0) require_shape<S>("h0", *h0, {LD, B, H});
+                 const bool lstm = c.kind == CellKind::LSTM;
+                 if (c0) {
+                     if (!lstm) throw py::value_error("c0: only an LSTM has a cell state");
+                     require_shape<S>("c0", *c0, {LD, B, H});
+                 }
+                 if (lengths && (lengths->ndim() != 1 || lengths->shape(0) != B))
+                     throw py::value_error("lengths: expected shape (" + std::to_string(B) + ",), got " +
+                                           shape_str(*lengths));
+                 Array<S> y({T, B, D * H});
+                 Array<S> h_n({LD, B, H});
+                 std::optional<Array<S>> c_n;
+                 if (lstm) c_n.emplace(std::vector<py::ssize_t>{LD, B, H});
+                 {
+                     py::gil_scoped_release release;
+                     std::lock_guard<std::mutex> lock(self.mutex);
+                     self.net.forward(y.mutable_data(), h_n.mutable_data(), c_n ? c_n->mutable_data() : nullptr,
+                                      x.data(), h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr,
+                                      lengths ? lengths->data() : nullptr, int(T), int(B), training);
+                 }
+                 return py::make_tuple(y, h_n, c_n ? py::object(*c_n) : py::object(py::none()));
+             },
+             py::arg("x"), py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::arg("lengths") = py::none(),
+             py::arg("training") = true)
+        .def("backward",
+             [](L& self, Array<S> dy, std::optional<Array<S>> dh_n, std::optional<Array<S>> dc_n) {
+                 const auto& c = self.net.config();
+                 if (self.net.tape_size() == 0)
+                     throw std::logic_error(
+                         "backward: no recorded training forward (call forward with training=True first)");
+                 int T, B;
+                 self.net.recorded_shape(T, B);
+                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size;
+                 const py::ssize_t LD = py::ssize_t(c.num_layers) * D;
+                 require_shape<S>("dy", dy, {T, B, D * H});
+                 if (dh_n) require_shape<S>("dh_n", *dh_n, {LD, B, H});
+                 const bool lstm = c.kind == CellKind::LSTM;
+                 if (dc_n) {
+                     if (!lstm) throw py::value_error("dc_n: only an LSTM has a cell state");
+                     require_shape<S>("dc_n", *dc_n, {LD, B, H});
+                 }
+                 Array<S> dx({py::ssize_t(T), py::ssize_t(B), py::ssize_t(c.input_size)});
+                 Array<S> dh0({LD, py::ssize_t(B), H});
+                 std::optional<Array<S>> dc0;
+                 if (lstm) dc0.emplace(std::vector<py::ssize_t>{LD, B, H});
+                 {
+                     py::gil_scoped_release release;
+                     std::lock_guard<std::mutex> lock(self.mutex);
+                     self.net.backward(dx.mutable_data(), dh0.mutable_data(), dc0 ? dc0->mutable_data() : nullptr,
+                                       dy.data(), dh_n ? dh_n->data() : nullptr, dc_n ? dc_n->data() : nullptr);
+                 }
+                 return py::make_tuple(dx, dh0, dc0 ? py::object(*dc0) : py::object(py::none()));
+             },
+             py::arg("dy"), py::arg("dh_n") = py::none(), py::arg("dc_n") = py::none());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "rnnkit's C++ core: recurrent layer kernels (forward and BPTT)";
+    // std::invalid_argument becomes ValueError and std::logic_error RuntimeError (pybind11's defaults).
+    bind_layer<float>(m, "Recurrent32");
+    bind_layer<double>(m, "Recurrent64");
+    m.def("set_num_threads", &rnnkit::set_num_threads, py::arg("n"));
+    m.def("get_num_threads", &rnnkit::get_num_threads);
+    m.attr("__version__") = std::to_string(RNNKIT_VERSION_MAJOR) + "." + std::to_string(RNNKIT_VERSION_MINOR) +
+                            "." + std::to_string(RNNKIT_VERSION_PATCH);
+#ifdef RNNKIT_HAVE_OPENMP
+    m.attr("has_openmp") = true;
+#else
+    m.attr("has_openmp") = false;
+#endif
+}

@@ -1,0 +1,61 @@
+// rnnkit: recurrent layers with forward and backpropagation-through-time in C++.
+//
+// Shape legend (used in every rnnkit header and source file):
+//   T = time steps, B = batch, I = input size, H = hidden size, L = number of layers,
+//   D = number of directions (1, or 2 when bidirectional), G = gate rows per direction
+//   (LSTM 4H in order i f g o; GRU 3H in order r z n; RNN H).
+//   The rightmost dimension is contiguous; every array is dense row-major.
+//
+// Gradient rule (one rule, everywhere): parameter gradients accumulate (+=) until zero_grad();
+// activation gradients (dx, dh0, dc0) overwrite (=); carried dh/dc start at zero when the caller
+// passes no final-state gradient.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#define RNNKIT_VERSION_MAJOR 0
+#define RNNKIT_VERSION_MINOR 1
+#define RNNKIT_VERSION_PATCH 0
+
+namespace rnnkit {
+inline namespace v0 {
+
+enum class CellKind { LSTM, GRU, RNN_TANH, RNN_RELU };
+
+// Everything that fixes a recurrent layer's parameter layout and behaviour.
+struct LayerConfig {
+    CellKind kind = CellKind::LSTM;
+    int input_size = 0;
+    int hidden_size = 0;
+    int num_layers = 1;
+    bool bias = true;
+    bool bidirectional = false;
+    bool peephole = false;              // LSTM only: Gers & Schmidhuber 2000 peephole connections
+    bool linear_before_reset = true;    // GRU only: true = PyTorch/cuDNN, false = Cho et al. 2014
+    double dropout = 0.0;               // between layers, training only
+    bool cell = false;                  // single-step cell: parameter names carry no _l{k} suffix
+    std::uint64_t seed = 0;             // parameter initialisation and dropout masks
+};
+
+// One named parameter tensor inside the layer's parameter slab.
+struct ParamInfo {
+    std::string name;                   // torch.nn name, e.g. "weight_hh_l1_reverse"
+    std::vector<std::int64_t> shape;    // torch.nn shape
+    std::size_t offset = 0;             // into the parameter (and gradient) slab, in elements
+    std::size_t size = 0;               // number of elements
+};
+
+// Number of gate rows per hidden unit: LSTM 4, GRU 3, RNN 1.
+int gate_count(CellKind kind);
+
+// Validates a configuration; throws std::invalid_argument naming the offending field.
+void validate(const LayerConfig& config);
+
+// Threads used by rnnkit's kernels (OpenMP); 1 when built without OpenMP.
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace v0
+}  // namespace rnnkit

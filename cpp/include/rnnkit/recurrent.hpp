@@ -1,0 +1,78 @@
+// Recurrent layers: stacked, optionally bidirectional LSTM / peephole LSTM / GRU / RNN.
+// Shape legend and gradient rule: see rnnkit/config.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "rnnkit/config.hpp"
+
+namespace rnnkit {
+inline namespace v0 {
+
+// A stack of L recurrent layers of D directions each. It owns one slab of parameters and one slab of
+// gradients (same layout, see parameters()), and a tape of the activations recorded by training
+// forwards. A layer keeps only its most recent record (tape limit 1); a cell (config.cell) keeps
+// every step until backward consumes it, last in first out.
+template <class S>
+class Recurrent {
+public:
+    explicit Recurrent(const LayerConfig& config);
+    ~Recurrent();
+    Recurrent(Recurrent&&) noexcept;
+    Recurrent& operator=(Recurrent&&) noexcept;
+
+    const LayerConfig& config() const { return config_; }
+    int num_directions() const { return config_.bidirectional ? 2 : 1; }
+    int num_states() const { return config_.kind == CellKind::LSTM ? 2 : 1; }  // (h, c) or h
+
+    // Parameter slab: names, shapes and order of torch.nn (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
+    // bias_hh_l{k}, "_reverse" for the backward direction), plus weight_peephole_l{k}: [3, H] rows i f o.
+    const std::vector<ParamInfo>& parameters() const { return layout_; }
+    std::size_t num_parameters() const { return params_.size(); }
+    S* param_data() { return params_.data(); }
+    const S* param_data() const { return params_.data(); }
+    S* grad_data() { return grads_.data(); }
+    const S* grad_data() const { return grads_.data(); }
+    void zero_grad();
+    // torch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)); peephole weights too.
+    void reset_parameters(std::uint64_t seed);
+
+    // x: [T, B, I]; h0, c0: [L*D, B, H] or nullptr for zeros (c0 LSTM only);
+    // lengths: [B] in 1..T or nullptr (all T), packed-sequence semantics;
+    // y: [T, B, D*H]; h_n, c_n: [L*D, B, H] (c_n LSTM only, may be nullptr otherwise).
+    // training=true records activations for backward and applies inter-layer dropout.
+    void forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
+                 int B, bool training);
+
+    // Backward through the most recent recorded forward (which it consumes).
+    // dy: [T, B, D*H]; dh_n, dc_n: [L*D, B, H] or nullptr (zeros);
+    // dx: [T, B, I]; dh0, dc0: [L*D, B, H] (dc0 LSTM only, may be nullptr otherwise).
+    // Parameter gradients accumulate into the gradient slab.
+    void backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n);
+
+    // Recorded forwards not yet consumed by backward, and the (T, B) of the most recent one.
+    std::size_t tape_size() const;
+    void recorded_shape(int& T, int& B) const;
+    void clear_tape();
+
+private:
+    struct Record;
+    LayerConfig config_;
+    std::vector<ParamInfo> layout_;
+    std::vector<S> params_;
+    std::vector<S> grads_;
+    std::vector<std::unique_ptr<Record>> tape_;
+    std::uint64_t dropout_stream_ = 0;   // advances once per training forward
+
+    int layer_input_size(int layer) const;
+    const ParamInfo* find(int layer, int dir, int which) const;
+};
+
+extern template class Recurrent<float>;
+extern template class Recurrent<double>;
+
+}  // namespace v0
+}  // namespace rnnkit

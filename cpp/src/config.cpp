@@ -1,0 +1,51 @@
+#include "rnnkit/config.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace rnnkit {
+inline namespace v0 {
+
+int gate_count(CellKind kind) {
+    switch (kind) {
+        case CellKind::LSTM: return 4;
+        case CellKind::GRU: return 3;
+        case CellKind::RNN_TANH:
+        case CellKind::RNN_RELU: return 1;
+    }
+    throw std::invalid_argument("kind: unknown cell kind");
+}
+
+void validate(const LayerConfig& c) {
+    auto fail = [](const std::string& msg) { throw std::invalid_argument(msg); };
+    if (c.input_size < 1) fail("input_size: expected a positive integer, got " + std::to_string(c.input_size));
+    if (c.hidden_size < 1) fail("hidden_size: expected a positive integer, got " + std::to_string(c.hidden_size));
+    if (c.num_layers < 1) fail("num_layers: expected a positive integer, got " + std::to_string(c.num_layers));
+    if (!(c.dropout >= 0.0 && c.dropout < 1.0))
+        fail("dropout: expected a probability in [0, 1), got " + std::to_string(c.dropout));
+    if (c.peephole && c.kind != CellKind::LSTM) fail("peephole: only an LSTM has peephole connections");
+    if (c.cell && (c.num_layers != 1 || c.bidirectional))
+        fail("cell: a cell has one layer and one direction");
+}
+
+void set_num_threads(int n) {
+    if (n < 1) throw std::invalid_argument("n: expected a positive number of threads, got " + std::to_string(n));
+#ifdef RNNKIT_HAVE_OPENMP
+    omp_set_num_threads(n);
+#endif
+}
+
+int get_num_threads() {
+#ifdef RNNKIT_HAVE_OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+}  // namespace v0
+}  // namespace rnnkit

@@ -1,0 +1,203 @@
+// GRU (Cho et al. 2014) in both conventions:
+//   linear_before_reset = true  (PyTorch / cuDNN):  n = tanh(W_n x + b_in + r * (R_n h + b_hn))
+//   linear_before_reset = false (Cho et al. 2014):  n = tanh(W_n x + b_in + R_n (r * h) + b_hn)
+// with r = σ(W_r x + b_ir + R_r h + b_hr), z = σ(W_z x + b_iz + R_z h + b_hz), h' = (1 - z) n + z h.
+// Shape legend and gradient rule: see rnnkit/config.hpp; time/slot layout: see kernels.hpp.
+//
+// Saved gates per (t, b): [r, z, n, q], q = R_n h + b_hn (linear_before_reset) or q = r * h (not).
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "kernels.hpp"
+#include "pointwise.hpp"
+
+namespace rnnkit {
+inline namespace v0 {
+namespace detail {
+
+template <class S>
+void gru_forward(const SeqForward<S>& a) {
+    const int T = a.T, B = a.B, I = a.I, H = a.H, G = 3 * H, LD = gru_gate_stride(H);
+    const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
+    const int chunk = a.training ? T : std::min(T, kInferenceChunk);
+    std::vector<S> scratch(a.training ? 0 : std::size_t(chunk) * BL);   // inference: [chunk, B, 4H]
+    std::vector<S> hidden(std::size_t(B) * G);                          // [B, 3H] recurrent terms of one step
+    std::vector<S> no_bias(a.bR ? 0 : std::size_t(G), S(0));
+    const S* bR = a.bR ? a.bR : no_bias.data();
+    const S* R_n = a.R + std::size_t(2) * H * H;                        // [H, H]
+    S* pre_base = a.training ? a.gates : scratch.data();
+
+    set_state(a.h + initial_slot(T, a.reverse, a.training) * BH, a.h0, int(BH));
+
+    for (int s0 = 0; s0 < T; s0 += chunk) {
+        const int n = std::min(chunk, T - s0);
+        const int t_lo = a.reverse ? T - s0 - n : s0;
+        S* pre = pre_base + (a.training ? t_lo * BL : 0);
+        // pre[t][:, 0:3H] = x[t] W^T + b_ih for every t of the chunk (b_hh joins in the step)
+        project_inputs<S>(pre, LD, a.x + std::size_t(t_lo) * B * I, a.W, a.bW, nullptr, n * B, I, G);
+
+        for (int k = 0; k < n; ++k) {
+            const Step st = step_at(s0 + k, T, a.reverse, a.training);
+            S* g = pre + (st.t - t_lo) * BL;                               // [B, 4H]
+            const S* h_prev = a.h + st.prev * BH;
+            S* h_cur = a.h + st.cur * BH;
+            S* gh = hidden.data();
+            // gh[:, 0:2H] = h_prev R_rz^T, and with linear_before_reset also gh[:, 2H:3H] = h_prev R_n^T
+            gemm<S>(false, true, B, a.linear_before_reset ? G : 2 * H, H, S(1), h_prev, H, a.R, H, S(0), gh, G);
+
+            // r = σ(g_r + gh_r + b_hr);  z = σ(g_z + gh_z + b_hz)
+#pragma omp parallel for if (long(BL) >= kParallelPointwise)
+            for (int b = 0; b < B; ++b) {
+                S* gb = g + b * std::size_t(LD);
+                const S* ghb = gh + b * std::size_t(G);
+                const S* hp = h_prev + b * std::size_t(H);
+                if (!valid(a.lengths, b, st.t)) {
+                    zero_row(gb + 3 * H, H);
+                    continue;
+                }
+#pragma omp simd
+                for (int j = 0; j < H; ++j) {
+                    const S r = sigmoid(gb[j] + ghb[j] + bR[j]);
+                    gb[j] = r;
+                    gb[H + j] = sigmoid(gb[H + j] + ghb[H + j] + bR[H + j]);
+                    gb[3 * H + j] = a.linear_before_reset ? ghb[2 * H + j] + bR[2 * H + j] : r * hp[j];
+                }
+            }
+            // without linear_before_reset: gh[:, 2H:3H] = (r * h_prev) R_n^T
+            if (!a.linear_before_reset)
+                gemm<S>(false, true, B, H, H, S(1), g + 3 * H, LD, R_n, H, S(0), gh + 2 * H, G);
+
+            // n = tanh(g_n + r q)  or  tanh(g_n + gh_n + b_hn);   h = (1 - z) n + z h_prev
+#pragma omp parallel for if (long(BL) >= kParallelPointwise)
+            for (int b = 0; b < B; ++b) {
+                S* gb = g + b * std::size_t(LD);
+                const S* ghb = gh + b * std::size_t(G);
+                const S* hp = h_prev + b * std::size_t(H);
+                S* hc = h_cur + b * std::size_t(H);
+                S* yb = a.y + (std::size_t(st.t) * B + b) * a.ldy;
+                if (!valid(a.lengths, b, st.t)) {
+                    copy_row(hc, hp, H);
+                    zero_row(yb, H);
+                    continue;
+                }
+#pragma omp simd
+                for (int j = 0; j < H; ++j) {
+                    const S r = gb[j], z = gb[H + j];
+                    const S hidden_n = a.linear_before_reset ? r * gb[3 * H + j] : ghb[2 * H + j] + bR[2 * H + j];
+                    const S nn = std::tanh(gb[2 * H + j] + hidden_n);
+                    const S h = (S(1) - z) * nn + z * hp[j];
+                    gb[2 * H + j] = nn;
+                    hc[j] = h;
+                    yb[j] = h;
+                }
+            }
+        }
+    }
+    if (a.h_n) copy_row(a.h_n, a.h + final_slot(T, a.reverse, a.training) * BH, int(BH));
+}
+
+template <class S>
+void gru_backward(const SeqBackward<S>& a) {
+    const int T = a.T, B = a.B, I = a.I, H = a.H, G = 3 * H, LD = gru_gate_stride(H);
+    const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
+    const int TB = T * B;
+    // dG[t, b] = [dr', dz', dn', dq]: gradients w.r.t. the pre-activations of r, z, n (input side) and
+    // w.r.t. the recurrent candidate term (R_n h + b_hn, or R_n (r h) + b_hn).
+    std::vector<S> dgates(std::size_t(T) * BL);
+    std::vector<S> carry(3 * BH);  // dh, dh_next, d(r h): [B, H] each
+    S* dh = carry.data();
+    S* dh_next = dh + BH;
+    S* drh = dh_next + BH;
+    set_state(dh, a.dh_n, int(BH));
+    const S* R_n = a.R + std::size_t(2) * H * H;
+
+    for (int s = T - 1; s >= 0; --s) {
+        const Step st = step_at(s, T, a.reverse, true);
+        const S* g = a.gates + st.t * BL;
+        const S* h_prev = a.h + st.prev * BH;
+        S* dg = dgates.data() + st.t * BL;
+
+        // dh_t = dh + dy_t;  dn' = dh_t (1-z)(1-n²);  dz' = dh_t (h_prev - n) z(1-z);  dh_prev = dh_t z + ...
+        // linear_before_reset: dq = dn' r;  dr' = dn' q r(1-r)
+#pragma omp parallel for if (long(BL) >= kParallelPointwise)
+        for (int b = 0; b < B; ++b) {
+            const S* gb = g + b * std::size_t(LD);
+            const S* hp = h_prev + b * std::size_t(H);
+            const S* dyb = a.dy + (std::size_t(st.t) * B + b) * a.ldy;
+            S* dgb = dg + b * std::size_t(LD);
+            S* dhb = dh + b * std::size_t(H);
+            S* dhn = dh_next + b * std::size_t(H);
+            if (!valid(a.lengths, b, st.t)) {
+                zero_row(dgb, LD);
+                copy_row(dhn, dhb, H);
+                continue;
+            }
+#pragma omp simd
+            for (int j = 0; j < H; ++j) {
+                const S r = gb[j], z = gb[H + j], nn = gb[2 * H + j], q = gb[3 * H + j];
+                const S dht = dhb[j] + dyb[j];
+                const S dnp = dht * (S(1) - z) * (S(1) - nn * nn);
+                dgb[H + j] = dht * (hp[j] - nn) * z * (S(1) - z);
+                dgb[2 * H + j] = dnp;
+                if (a.linear_before_reset) {
+                    dgb[j] = dnp * q * r * (S(1) - r);
+                    dgb[3 * H + j] = dnp * r;
+                } else {
+                    dgb[3 * H + j] = dnp;
+                }
+                dhn[j] = dht * z;
+            }
+        }
+        if (a.linear_before_reset) {
+            gemm<S>(false, false, B, H, H, S(1), dg + 3 * H, LD, R_n, H, S(1), dh_next, H);  // += dq R_n
+        } else {
+            // d(r h) = dq R_n;  dr' = d(r h) h_prev r(1-r);  dh_prev += d(r h) r
+            gemm<S>(false, false, B, H, H, S(1), dg + 3 * H, LD, R_n, H, S(0), drh, H);
+#pragma omp parallel for if (long(BL) >= kParallelPointwise)
+            for (int b = 0; b < B; ++b) {
+                if (!valid(a.lengths, b, st.t)) continue;
+                const S* gb = g + b * std::size_t(LD);
+                const S* hp = h_prev + b * std::size_t(H);
+                const S* drhb = drh + b * std::size_t(H);
+                S* dgb = dg + b * std::size_t(LD);
+                S* dhn = dh_next + b * std::size_t(H);
+#pragma omp simd
+                for (int j = 0; j < H; ++j) {
+                    const S r = gb[j];
+                    dgb[j] = drhb[j] * hp[j] * r * (S(1) - r);
+                    dhn[j] += drhb[j] * r;
+                }
+            }
+        }
+        gemm<S>(false, false, B, H, 2 * H, S(1), dg, LD, a.R, H, S(1), dh_next, H);  // += [dr' dz'] R_rz
+        std::swap(dh, dh_next);
+    }
+    if (a.dh0) copy_row(a.dh0, dh, int(BH));
+
+    // Weight gradients over all T*B rows at once. The candidate's recurrent weights multiply h_prev
+    // (linear_before_reset) or r * h_prev (saved as q).
+    const S* h_prev_all = a.h + (a.reverse ? BH : 0);                  // [T, B, H]
+    const S* dG = dgates.data();
+    gemm<S>(false, false, TB, I, G, S(1), dG, LD, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
+    gemm<S>(true, false, G, I, TB, S(1), dG, LD, a.x, I, S(1), a.dW, I);
+    gemm<S>(true, false, 2 * H, H, TB, S(1), dG, LD, h_prev_all, H, S(1), a.dR, H);
+    if (a.linear_before_reset)
+        gemm<S>(true, false, H, H, TB, S(1), dG + 3 * H, LD, h_prev_all, H, S(1), a.dR + 2 * H * H, H);
+    else
+        gemm<S>(true, false, H, H, TB, S(1), dG + 3 * H, LD, a.gates + 3 * H, LD, S(1), a.dR + 2 * H * H, H);
+    if (a.dbW) add_column_sums(a.dbW, dG, TB, G, LD);
+    if (a.dbR) {
+        add_column_sums(a.dbR, dG, TB, 2 * H, LD);
+        add_column_sums(a.dbR + 2 * H, dG + 3 * H, TB, H, LD);
+    }
+}
+
+template void gru_forward<float>(const SeqForward<float>&);
+template void gru_forward<double>(const SeqForward<double>&);
+template void gru_backward<float>(const SeqBackward<float>&);
+template void gru_backward<double>(const SeqBackward<double>&);
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace rnnkit

@@ -1,0 +1,119 @@
+// One direction of one recurrent layer over a whole sequence: the forward/backward kernel pairs.
+// Shape legend and gradient rule: see rnnkit/config.hpp.
+//
+// Time and state slots. Time t runs 0..T-1; a forward direction processes t = 0, 1, ..., a reverse
+// direction t = T-1, ..., 0. Training keeps every state in h, c: [T+1, B, H], laid out so the state
+// *before* time t and the state *after* it are neighbours whatever the direction:
+//   forward:  h_prev(t) = slot t,     h(t) = slot t+1   (initial state in slot 0, final in slot T)
+//   reverse:  h_prev(t) = slot t+1,   h(t) = slot t     (initial state in slot T, final in slot 0)
+// so the recurrent weight gradient is one GEMM over slots [rev, rev+T). Inference keeps two slots.
+//
+// Variable lengths (packed-sequence semantics): step t is valid for batch row b when t < lengths[b].
+// An invalid step leaves the state unchanged (h(t) = h_prev(t)) and outputs 0, so a forward
+// direction ends at its last valid step and a reverse direction starts there from the initial state.
+#pragma once
+
+#include <cstddef>
+
+namespace rnnkit {
+inline namespace v0 {
+namespace detail {
+
+template <class S>
+struct SeqForward {
+    // outputs
+    S* y = nullptr;          // [T, B, ldy]: this direction writes H columns starting at y
+    int ldy = 0;
+    S* h = nullptr;          // training [T+1, B, H] slots; inference [2, B, H] scratch
+    S* c = nullptr;          // like h; LSTM only
+    S* gates = nullptr;      // training [T, B, gate_stride] post-activation gates; inference unused
+    S* h_n = nullptr;        // [B, H] final state
+    S* c_n = nullptr;        // [B, H] LSTM only
+    // inputs
+    const S* x = nullptr;    // [T, B, I]
+    const S* h0 = nullptr;   // [B, H] or nullptr (zeros)
+    const S* c0 = nullptr;   // [B, H] or nullptr (zeros)
+    const S* W = nullptr;    // [G, I] weight_ih
+    const S* R = nullptr;    // [G, H] weight_hh
+    const S* bW = nullptr;   // [G] bias_ih or nullptr
+    const S* bR = nullptr;   // [G] bias_hh or nullptr
+    const S* P = nullptr;    // [3, H] peephole rows i f o, or nullptr
+    const int* lengths = nullptr;  // [B] or nullptr
+    int T = 0, B = 0, I = 0, H = 0;
+    bool reverse = false;
+    bool training = true;
+    bool linear_before_reset = true;  // GRU
+    bool relu = false;                // RNN
+};
+
+template <class S>
+struct SeqBackward {
+    // outputs
+    S* dx = nullptr;          // [T, B, I]
+    bool dx_accumulate = false;  // += (second direction) instead of =
+    S* dh0 = nullptr;         // [B, H]
+    S* dc0 = nullptr;         // [B, H] LSTM only
+    S* dW = nullptr;          // [G, I]  +=
+    S* dR = nullptr;          // [G, H]  +=
+    S* dbW = nullptr;         // [G] or nullptr  +=
+    S* dbR = nullptr;         // [G] or nullptr  +=
+    S* dP = nullptr;          // [3, H] or nullptr  +=
+    // inputs
+    const S* dy = nullptr;    // [T, B, ldy]: this direction reads H columns starting at dy
+    int ldy = 0;
+    const S* dh_n = nullptr;  // [B, H] or nullptr
+    const S* dc_n = nullptr;  // [B, H] or nullptr
+    const S* gates = nullptr; // [T, B, gate_stride] saved by the training forward
+    const S* h = nullptr;     // [T+1, B, H] slots saved by the training forward
+    const S* c = nullptr;     // [T+1, B, H] LSTM only
+    const S* x = nullptr;     // [T, B, I]
+    const S* W = nullptr;
+    const S* R = nullptr;
+    const S* P = nullptr;
+    const int* lengths = nullptr;
+    int T = 0, B = 0, I = 0, H = 0;
+    bool reverse = false;
+    bool linear_before_reset = true;
+    bool relu = false;
+};
+
+// Columns per time step and batch row in the saved gates: LSTM 4H (i f g o), GRU 4H (r z n and the
+// recurrent candidate term: W_hn h + b_hn with linear_before_reset, r * h without), RNN H.
+inline int lstm_gate_stride(int H) { return 4 * H; }
+inline int gru_gate_stride(int H) { return 4 * H; }
+inline int rnn_gate_stride(int H) { return H; }
+
+template <class S> void lstm_forward(const SeqForward<S>& a);
+template <class S> void lstm_backward(const SeqBackward<S>& a);
+template <class S> void gru_forward(const SeqForward<S>& a);
+template <class S> void gru_backward(const SeqBackward<S>& a);
+template <class S> void rnn_forward(const SeqForward<S>& a);
+template <class S> void rnn_backward(const SeqBackward<S>& a);
+
+// Time steps whose input projection inference computes at once (bounds inference memory).
+constexpr int kInferenceChunk = 32;
+
+// Step bookkeeping shared by all kernels.
+struct Step {
+    int t;      // time index
+    int prev;   // slot of the state before t
+    int cur;    // slot of the state after t
+};
+inline Step step_at(int s, int T, bool reverse, bool training) {
+    int t = reverse ? T - 1 - s : s;
+    if (training) return reverse ? Step{t, t + 1, t} : Step{t, t, t + 1};
+    return Step{t, s & 1, (s + 1) & 1};
+}
+inline int initial_slot(int T, bool reverse, bool training) { return training && reverse ? T : 0; }
+inline int final_slot(int T, bool reverse, bool training) {
+    if (!training) return T & 1;
+    return reverse ? 0 : T;
+}
+inline bool valid(const int* lengths, int b, int t) { return lengths == nullptr || t < lengths[b]; }
+
+// Pointwise loops over batch rows run in parallel only when there is enough work to pay for it.
+constexpr long kParallelPointwise = 1L << 14;
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace rnnkit
