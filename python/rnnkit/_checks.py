@@ -1,0 +1,132 @@
+"""Argument checking shared by rnnkit's Python classes.
+
+Every error names the argument, what was expected and what came, so that nothing a user passes reaches
+the C++ core unchecked.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+def shape_str(shape) -> str:
+    shape = tuple(int(s) for s in shape)
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def as_dtype(dtype) -> np.dtype:
+    """'float32' / 'float64' / np.float32 / np.float64 -> np.dtype; anything else raises naming `dtype`."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from exc
+    if dt.name not in _DTYPES:
+        raise ValueError(f"dtype: expected 'float32' or 'float64', got {dt.name!r}")
+    return dt
+
+
+def positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a positive integer, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value}")
+    return int(value)
+
+
+def flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def probability(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a probability in [0, 1), got {type(value).__name__} {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value}")
+    return float(value)
+
+
+def seed_value(seed) -> int:
+    """None draws fresh OS entropy; otherwise a non-negative integer below 2**64."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed: expected None or a non-negative integer, got {type(seed).__name__} {seed!r}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed}")
+    return int(seed)
+
+
+def float_array(name: str, value, dtype: np.dtype, shape=None, ndim=None) -> np.ndarray:
+    """A C-contiguous array of `dtype`.
+
+    Typed arrays (NumPy arrays, torch tensors, anything with a dtype) must already have `dtype`: silently
+    changing precision hides bugs. Untyped values (nested lists, scalars) are converted.
+    `shape` may hold None for "any size"; the error shows the expected shape with those as letters.
+    """
+    if value is None:
+        raise TypeError(f"{name}: expected a {dtype.name} array, got None")
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensors
+        value = value.detach().cpu().numpy()
+    if hasattr(value, "dtype"):
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:  # noqa: BLE001 - any failure to convert is a type error for the user
+            raise TypeError(f"{name}: expected a {dtype.name} array, got {type(value).__name__}") from exc
+        if arr.dtype != dtype:
+            raise TypeError(f"{name}: expected a {dtype.name} array, got dtype {arr.dtype}")
+    else:
+        try:
+            arr = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: expected a {dtype.name} array, got {type(value).__name__}: {exc}") from exc
+    if ndim is None and shape is not None:
+        ndim = len(shape)
+    if ndim is not None and arr.ndim != ndim:
+        want = _pattern(shape) if shape is not None else f"{ndim} dimensions"
+        raise ValueError(f"{name}: expected shape {want}, got {shape_str(arr.shape)}")
+    if shape is not None and any(w is not None and w != s for w, s in zip(shape, arr.shape)):
+        raise ValueError(f"{name}: expected shape {_pattern(shape)}, got {shape_str(arr.shape)}")
+    return np.ascontiguousarray(arr)
+
+
+def _pattern(shape) -> str:
+    letters = iter("TBN")
+    parts = [str(s) if s is not None else next(letters, "?") for s in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def lengths_array(lengths, batch: int, steps: int) -> np.ndarray:
+    """B integers in 1..T (ints, or floats that are whole numbers) -> int32 array."""
+    if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):
+        lengths = lengths.detach().cpu().numpy()
+    try:
+        arr = np.asarray(lengths)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"lengths: expected {batch} integers, got {type(lengths).__name__}") from exc
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"lengths: expected integers, got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths: expected shape ({batch},) (one length per sequence), got {shape_str(arr.shape)}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"lengths: expected finite values, got {arr.tolist()}")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"lengths: expected whole numbers, got {arr.tolist()}")
+    if arr.size and (arr.min() < 1 or arr.max() > steps):
+        bad = arr[(arr < 1) | (arr > steps)]
+        raise ValueError(f"lengths: expected values in 1..{steps} (T), got {bad.tolist()}")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def state_pair(name: str, state):
+    """An LSTM state: None or a tuple (h, c) whose parts may be None."""
+    if state is None:
+        return None, None
+    if not isinstance(state, (tuple, list)) or len(state) != 2:
+        raise TypeError(f"{name}: expected a tuple (h, c) of two arrays or None, got {type(state).__name__}")
+    return state[0], state[1]

@@ -1,0 +1,108 @@
+"""Single-step cells: LSTMCell, GRUCell, RNNCell (torch.nn.*Cell names and shapes).
+
+Each training step (training=True) is recorded on a tape; `backward` backpropagates through the most
+recent recorded step and removes it (last in, first out), so calling it once per step in reverse order
+is backpropagation through time. Steps taken with training=False record nothing.
+Shapes: B = batch, I = input size, H = hidden size.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import flag, float_array, positive_int, seed_value, state_pair
+from ._params import CoreModule
+
+__all__ = ["LSTMCell", "GRUCell", "RNNCell"]
+
+
+class _Cell(CoreModule):
+    def __init__(self, kind, input_size, hidden_size, *, bias, seed, dtype, peephole=False, linear_before_reset=True):
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.bias = flag("bias", bias)
+        self.seed = seed_value(seed)
+        self._init_core(dtype, kind=kind, input_size=self.input_size, hidden_size=self.hidden_size, num_layers=1,
+                        bias=self.bias, bidirectional=False, peephole=flag("peephole", peephole),
+                        linear_before_reset=flag("linear_before_reset", linear_before_reset), dropout=0.0,
+                        cell=True, seed=self.seed)
+
+    @property
+    def tape_size(self) -> int:
+        """Recorded steps not yet backpropagated."""
+        return self._core.tape_size()
+
+    def _step(self, x, h, c, training):
+        x = float_array("x", x, self.dtype, shape=(None, self.input_size))
+        B = x.shape[0]
+        if B == 0:
+            raise ValueError("x: expected a batch of at least one, got shape (0, %d)" % self.input_size)
+        shape = (B, self.hidden_size)
+        h = None if h is None else float_array("h", h, self.dtype, shape=shape)[None]
+        c = None if c is None else float_array("c", c, self.dtype, shape=shape)[None]
+        _, h_n, c_n = self._core.forward(x[None], h, c, None, flag("training", training))
+        return h_n[0], (None if c_n is None else c_n[0])
+
+    def _step_backward(self, dh, dc):
+        _, B = self._recorded_shape()
+        shape = (B, self.hidden_size)
+        dh = None if dh is None else float_array("dh", dh, self.dtype, shape=shape)[None]
+        dc = None if dc is None else float_array("dc", dc, self.dtype, shape=shape)[None]
+        dy = np.zeros((1, B, self.hidden_size), dtype=self.dtype)
+        dx, dh0, dc0 = self._core.backward(dy, dh, dc)
+        return dx[0], dh0[0], (None if dc0 is None else dc0[0])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, dtype='{self.dtype.name}')"
+
+
+class LSTMCell(_Cell):
+    """One LSTM step; `peephole=True` adds the (3, H) parameter `weight_peephole` (rows i, f, o)."""
+
+    def __init__(self, input_size, hidden_size, *, bias=True, peephole=False, seed=None, dtype="float32"):
+        super().__init__("lstm", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, peephole=peephole)
+
+    def __call__(self, x, state=None, training=True):
+        """x: (B, I); state: (h, c), each (B, H), or None for zeros. Returns (h, c)."""
+        h, c = state_pair("state", state)
+        return self._step(x, h, c, training)
+
+    forward = __call__
+
+    def backward(self, dstate):
+        """dstate: (dh, dc) w.r.t. the newest step's outputs (either may be None). Returns dx, (dh, dc)."""
+        dh, dc = state_pair("dstate", dstate)
+        dx, dh0, dc0 = self._step_backward(dh, dc)
+        return dx, (dh0, dc0)
+
+
+class _SingleStateCell(_Cell):
+    def __call__(self, x, h=None, training=True):
+        """x: (B, I); h: (B, H) or None for zeros. Returns the new h."""
+        return self._step(x, h, None, training)[0]
+
+    forward = __call__
+
+    def backward(self, dh):
+        """dh: gradient w.r.t. the newest step's h. Returns dx, dh_prev."""
+        if dh is None:
+            raise TypeError("dh: expected an array of shape (B, H), got None")
+        dx, dh0, _ = self._step_backward(dh, None)
+        return dx, dh0
+
+
+class GRUCell(_SingleStateCell):
+    """One GRU step (gates r, z, n); see rnnkit.GRU for `linear_before_reset`."""
+
+    def __init__(self, input_size, hidden_size, *, bias=True, linear_before_reset=True, seed=None, dtype="float32"):
+        super().__init__("gru", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
+                         linear_before_reset=linear_before_reset)
+
+
+class RNNCell(_SingleStateCell):
+    """One simple-RNN step, tanh or relu."""
+
+    def __init__(self, input_size, hidden_size, *, bias=True, nonlinearity="tanh", seed=None, dtype="float32"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias=bias, seed=seed, dtype=dtype)

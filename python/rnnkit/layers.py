@@ -1,0 +1,188 @@
+"""Recurrent layers: LSTM (optionally peephole), GRU (both reset conventions) and simple RNN.
+
+Stacked (`num_layers`), bidirectional (outputs concatenated), inter-layer dropout, initial states and
+variable-length batches (`lengths`, packed-sequence semantics). Parameters have torch.nn's names, shapes and
+gate order, so `load_state_dict(torch_module.state_dict())` moves weights over unchanged.
+Shapes: T = time steps, B = batch, I = input size, H = hidden size, D = directions, L = layers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import (flag, float_array, lengths_array, positive_int, probability, seed_value, shape_str,
+                      state_pair)
+from ._params import CoreModule
+
+__all__ = ["LSTM", "GRU", "RNN"]
+
+
+class _Recurrent(CoreModule):
+    _kind = ""
+    _has_cell_state = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, seed=None, dtype="float32", peephole=False, linear_before_reset=True,
+                 kind=None):
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.num_layers = positive_int("num_layers", num_layers)
+        self.bias = flag("bias", bias)
+        self.batch_first = flag("batch_first", batch_first)
+        self.dropout = probability("dropout", dropout)
+        self.bidirectional = flag("bidirectional", bidirectional)
+        self.seed = seed_value(seed)
+        self.num_directions = 2 if self.bidirectional else 1
+        self._init_core(dtype, kind=kind or self._kind, input_size=self.input_size, hidden_size=self.hidden_size,
+                        num_layers=self.num_layers, bias=self.bias, bidirectional=self.bidirectional,
+                        peephole=flag("peephole", peephole),
+                        linear_before_reset=flag("linear_before_reset", linear_before_reset),
+                        dropout=self.dropout, cell=False, seed=self.seed)
+
+    # --- forward -------------------------------------------------------------------------------------
+    def _forward(self, x, h0, c0, lengths, training):
+        I = self.input_size
+        x = float_array("x", x, self.dtype, shape=(None, None, I))
+        if self.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        T, B = x.shape[0], x.shape[1]
+        if T == 0 or B == 0:
+            raise ValueError(f"x: expected at least one time step and one sequence, got {shape_str(x.shape)}")
+        state_shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        if h0 is not None:
+            h0 = float_array("h0", h0, self.dtype, shape=state_shape)
+        if c0 is not None:
+            c0 = float_array("c0", c0, self.dtype, shape=state_shape)
+        if lengths is not None:
+            lengths = lengths_array(lengths, B, T)
+        y, h_n, c_n = self._core.forward(x, h0, c0, lengths, flag("training", training))
+        if self.batch_first:
+            y = y.transpose(1, 0, 2)
+        return y, h_n, c_n
+
+    # --- backward ------------------------------------------------------------------------------------
+    def _backward(self, dy, dh_n, dc_n):
+        T, B = self._recorded_shape()
+        out = self.num_directions * self.hidden_size
+        dy = float_array("dy", dy, self.dtype, shape=(B, T, out) if self.batch_first else (T, B, out))
+        if self.batch_first:
+            dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        state_shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        if dh_n is not None:
+            dh_n = float_array("dh_n", dh_n, self.dtype, shape=state_shape)
+        if dc_n is not None:
+            dc_n = float_array("dc_n", dc_n, self.dtype, shape=state_shape)
+        dx, dh0, dc0 = self._core.backward(dy, dh_n, dc_n)
+        if self.batch_first:
+            dx = dx.transpose(1, 0, 2)
+        return dx, dh0, dc0
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self._repr_extra().items())
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+                f"{extra}, dtype='{self.dtype.name}')")
+
+    def _repr_extra(self) -> dict:
+        keys = ("bias", "batch_first", "dropout", "bidirectional")
+        defaults = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False}
+        return {k: getattr(self, k) for k in keys if getattr(self, k) != defaults[k]}
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory with forget gate; `peephole=True` adds Gers & Schmidhuber (2000) peepholes.
+
+    i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = tanh(W_g x + R_g h + b_g)
+    c = f c_prev + i g                          o = σ(W_o x + R_o h + b_o [+ p_o c])          h = o tanh(c)
+    Peephole weights are the extra parameters `weight_peephole_l{k}[_reverse]`, shape (3, H), rows i, f, o.
+    """
+
+    _kind = "lstm"
+    _has_cell_state = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, peephole=False, seed=None, dtype="float32"):
+        self.peephole = flag("peephole", peephole)
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, seed=seed, dtype=dtype, peephole=self.peephole)
+
+    def __call__(self, x, state=None, lengths=None, training=True):
+        """x: (T, B, I) or (B, T, I) with batch_first; state: (h0, c0), each (L*D, B, H), or None for zeros.
+
+        Returns y, (h_n, c_n): y (T, B, D*H) (or batch-first), zero past each sequence's length.
+        """
+        h0, c0 = state_pair("state", state)
+        y, h_n, c_n = self._forward(x, h0, c0, lengths, training)
+        return y, (h_n, c_n)
+
+    forward = __call__
+
+    def backward(self, dy, dstate=None):
+        """Backpropagate through the most recent training forward; returns dx, (dh0, dc0).
+
+        dy matches y; dstate (dh_n, dc_n) matches the final state (None for zeros). Parameter gradients
+        accumulate into `grads`.
+        """
+        dh_n, dc_n = state_pair("dstate", dstate)
+        dx, dh0, dc0 = self._backward(dy, dh_n, dc_n)
+        return dx, (dh0, dc0)
+
+    def _repr_extra(self) -> dict:
+        extra = super()._repr_extra()
+        if self.peephole:
+            extra["peephole"] = True
+        return extra
+
+
+class _SingleState(_Recurrent):
+    def __call__(self, x, h0=None, lengths=None, training=True):
+        """x: (T, B, I) or (B, T, I) with batch_first; h0: (L*D, B, H) or None. Returns y, h_n."""
+        y, h_n, _ = self._forward(x, h0, None, lengths, training)
+        return y, h_n
+
+    forward = __call__
+
+    def backward(self, dy, dh_n=None):
+        """Backpropagate through the most recent training forward; returns dx, dh0."""
+        dx, dh0, _ = self._backward(dy, dh_n, None)
+        return dx, dh0
+
+
+class GRU(_SingleState):
+    """Gated recurrent unit, gates r, z, n as in torch.nn.GRU.
+
+    r = σ(W_r x + b_ir + R_r h + b_hr)    z = σ(W_z x + b_iz + R_z h + b_hz)    h' = (1 - z) n + z h
+    linear_before_reset=True (torch, cuDNN):   n = tanh(W_n x + b_in + r (R_n h + b_hn))
+    linear_before_reset=False (Cho et al.):    n = tanh(W_n x + b_in + R_n (r h) + b_hn)
+    """
+
+    _kind = "gru"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, seed=None, dtype="float32", linear_before_reset=True):
+        self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, seed=seed, dtype=dtype,
+                         linear_before_reset=self.linear_before_reset)
+
+    def _repr_extra(self) -> dict:
+        extra = super()._repr_extra()
+        if not self.linear_before_reset:
+            extra["linear_before_reset"] = False
+        return extra
+
+
+class RNN(_SingleState):
+    """Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, seed=None, dtype="float32"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, seed=seed, dtype=dtype, kind="rnn_" + nonlinearity)
+
+    def _repr_extra(self) -> dict:
+        extra = super()._repr_extra()
+        if self.nonlinearity != "tanh":
+            extra["nonlinearity"] = self.nonlinearity
+        return extra
