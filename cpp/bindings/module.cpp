@@ -62,7 +62,7 @@ void bind_layer(py::module_& m, const char* name) {
     py::class_<L>(m, name)
         .def(py::init([](const std::string& kind, int input_size, int hidden_size, int num_layers, bool bias,
                          bool bidirectional, bool peephole, bool linear_before_reset, double dropout, bool cell,
-                         std::uint64_t seed) {
+                         std::uint64_t seed, double recurrent_dropout) {
                  LayerConfig c;
                  c.kind = parse_kind(kind);
                  c.input_size = input_size;
@@ -75,12 +75,13 @@ void bind_layer(py::module_& m, const char* name) {
                  c.dropout = dropout;
                  c.cell = cell;
                  c.seed = seed;
+                 c.recurrent_dropout = recurrent_dropout;
                  return new L(c);
              }),
              py::arg("kind"), py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers") = 1,
              py::arg("bias") = true, py::arg("bidirectional") = false, py::arg("peephole") = false,
              py::arg("linear_before_reset") = true, py::arg("dropout") = 0.0, py::arg("cell") = false,
-             py::arg("seed") = 0)
+             py::arg("seed") = 0, py::arg("recurrent_dropout") = 0.0)
         .def("parameter_info",
              [](const L& self) {
                  py::list out;
@@ -105,6 +106,9 @@ void bind_layer(py::module_& m, const char* name) {
         .def("reset_parameters", [](L& self, std::uint64_t seed) { self.net.reset_parameters(seed); })
         .def("tape_size", [](const L& self) { return self.net.tape_size(); })
         .def("clear_tape", [](L& self) { self.net.clear_tape(); })
+        .def_property(
+            "rng_counter", [](const L& self) { return self.net.rng_counter(); },
+            [](L& self, std::uint64_t counter) { self.net.set_rng_counter(counter); })
         .def("recorded_shape",
              [](const L& self) -> std::optional<std::pair<int, int>> {
                  if (self.net.tape_size() == 0) return std::nullopt;

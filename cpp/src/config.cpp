@@ -27,6 +27,8 @@ void validate(const LayerConfig& c) {
     if (c.num_layers < 1) fail("num_layers: expected a positive integer, got " + std::to_string(c.num_layers));
     if (!(c.dropout >= 0.0 && c.dropout < 1.0))
         fail("dropout: expected a probability in [0, 1), got " + std::to_string(c.dropout));
+    if (!(c.recurrent_dropout >= 0.0 && c.recurrent_dropout < 1.0))
+        fail("recurrent_dropout: expected a probability in [0, 1), got " + std::to_string(c.recurrent_dropout));
     if (c.peephole && c.kind != CellKind::LSTM) fail("peephole: only an LSTM has peephole connections");
     if (c.cell && (c.num_layers != 1 || c.bidirectional))
         fail("cell: a cell has one layer and one direction");

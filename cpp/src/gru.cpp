@@ -27,6 +27,7 @@ void gru_forward(const SeqForward<S>& a) {
     const S* bR = a.bR ? a.bR : no_bias.data();
     const S* R_n = a.R + std::size_t(2) * H * H;                        // [H, H]
     S* pre_base = a.training ? a.gates : scratch.data();
+    std::vector<S> masked(a.hmask ? BH : 0);                            // [B, H] h_prev * hmask
 
     set_state(a.h + initial_slot(T, a.reverse, a.training) * BH, a.h0, int(BH));
 
@@ -43,15 +44,16 @@ void gru_forward(const SeqForward<S>& a) {
             const S* h_prev = a.h + st.prev * BH;
             S* h_cur = a.h + st.cur * BH;
             S* gh = hidden.data();
-            // gh[:, 0:2H] = h_prev R_rz^T, and with linear_before_reset also gh[:, 2H:3H] = h_prev R_n^T
-            gemm<S>(false, true, B, a.linear_before_reset ? G : 2 * H, H, S(1), h_prev, H, a.R, H, S(0), gh, G);
+            const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
+            // gh[:, 0:2H] = h_rec R_rz^T, and with linear_before_reset also gh[:, 2H:3H] = h_rec R_n^T
+            gemm<S>(false, true, B, a.linear_before_reset ? G : 2 * H, H, S(1), h_rec, H, a.R, H, S(0), gh, G);
 
             // r = σ(g_r + gh_r + b_hr);  z = σ(g_z + gh_z + b_hz)
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
             for (int b = 0; b < B; ++b) {
                 S* gb = g + b * std::size_t(LD);
                 const S* ghb = gh + b * std::size_t(G);
-                const S* hp = h_prev + b * std::size_t(H);
+                const S* hr = h_rec + b * std::size_t(H);
                 if (!valid(a.lengths, b, st.t)) {
                     zero_row(gb + 3 * H, H);
                     continue;
@@ -61,10 +63,10 @@ void gru_forward(const SeqForward<S>& a) {
                     const S r = sigmoid(gb[j] + ghb[j] + bR[j]);
                     gb[j] = r;
                     gb[H + j] = sigmoid(gb[H + j] + ghb[H + j] + bR[H + j]);
-                    gb[3 * H + j] = a.linear_before_reset ? ghb[2 * H + j] + bR[2 * H + j] : r * hp[j];
+                    gb[3 * H + j] = a.linear_before_reset ? ghb[2 * H + j] + bR[2 * H + j] : r * hr[j];
                 }
             }
-            // without linear_before_reset: gh[:, 2H:3H] = (r * h_prev) R_n^T
+            // without linear_before_reset: gh[:, 2H:3H] = (r * h_rec) R_n^T
             if (!a.linear_before_reset)
                 gemm<S>(false, true, B, H, H, S(1), g + 3 * H, LD, R_n, H, S(0), gh + 2 * H, G);
 
@@ -105,10 +107,11 @@ void gru_backward(const SeqBackward<S>& a) {
     // dG[t, b] = [dr', dz', dn', dq]: gradients w.r.t. the pre-activations of r, z, n (input side) and
     // w.r.t. the recurrent candidate term (R_n h + b_hn, or R_n (r h) + b_hn).
     std::vector<S> dgates(std::size_t(T) * BL);
-    std::vector<S> carry(3 * BH);  // dh, dh_next, d(r h): [B, H] each
+    std::vector<S> carry(4 * BH);  // dh, dh_next, d(r h_rec), d(h_rec): [B, H] each
     S* dh = carry.data();
     S* dh_next = dh + BH;
     S* drh = dh_next + BH;
+    S* dh_rec = drh + BH;
     set_state(dh, a.dh_n, int(BH));
     const S* R_n = a.R + std::size_t(2) * H * H;
 
@@ -149,35 +152,46 @@ void gru_backward(const SeqBackward<S>& a) {
                 dhn[j] = dht * z;
             }
         }
+        // Gradients w.r.t. the recurrent input h_rec go straight into dh_next, or with a dropout mask into
+        // dh_rec first and then dh_next += dh_rec * hmask.
+        S* drec = a.hmask ? dh_rec : dh_next;
         if (a.linear_before_reset) {
-            gemm<S>(false, false, B, H, H, S(1), dg + 3 * H, LD, R_n, H, S(1), dh_next, H);  // += dq R_n
+            gemm<S>(false, false, B, H, H, S(1), dg + 3 * H, LD, R_n, H, a.hmask ? S(0) : S(1), drec, H);  // dq R_n
         } else {
-            // d(r h) = dq R_n;  dr' = d(r h) h_prev r(1-r);  dh_prev += d(r h) r
+            // d(r h_rec) = dq R_n;  dr' = d(r h_rec) h_rec r(1-r);  d(h_rec) += d(r h_rec) r
             gemm<S>(false, false, B, H, H, S(1), dg + 3 * H, LD, R_n, H, S(0), drh, H);
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
             for (int b = 0; b < B; ++b) {
-                if (!valid(a.lengths, b, st.t)) continue;
+                const std::size_t row = b * std::size_t(H);
+                S* drecb = drec + row;
+                if (!valid(a.lengths, b, st.t)) {
+                    if (a.hmask) zero_row(drecb, H);
+                    continue;
+                }
                 const S* gb = g + b * std::size_t(LD);
-                const S* hp = h_prev + b * std::size_t(H);
-                const S* drhb = drh + b * std::size_t(H);
+                const S* hp = h_prev + row;
+                const S* mb = a.hmask ? a.hmask + row : nullptr;
+                const S* drhb = drh + row;
                 S* dgb = dg + b * std::size_t(LD);
-                S* dhn = dh_next + b * std::size_t(H);
 #pragma omp simd
                 for (int j = 0; j < H; ++j) {
                     const S r = gb[j];
-                    dgb[j] = drhb[j] * hp[j] * r * (S(1) - r);
-                    dhn[j] += drhb[j] * r;
+                    const S hr = mb ? hp[j] * mb[j] : hp[j];
+                    dgb[j] = drhb[j] * hr * r * (S(1) - r);
+                    drecb[j] = (mb ? S(0) : drecb[j]) + drhb[j] * r;
                 }
             }
         }
-        gemm<S>(false, false, B, H, 2 * H, S(1), dg, LD, a.R, H, S(1), dh_next, H);  // += [dr' dz'] R_rz
+        gemm<S>(false, false, B, H, 2 * H, S(1), dg, LD, a.R, H, S(1), drec, H);  // += [dr' dz'] R_rz
+        if (a.hmask) add_masked(dh_next, dh_rec, a.hmask, BH);
         std::swap(dh, dh_next);
     }
     if (a.dh0) copy_row(a.dh0, dh, int(BH));
 
-    // Weight gradients over all T*B rows at once. The candidate's recurrent weights multiply h_prev
-    // (linear_before_reset) or r * h_prev (saved as q).
-    const S* h_prev_all = a.h + (a.reverse ? BH : 0);                  // [T, B, H]
+    // Weight gradients over all T*B rows at once. The candidate's recurrent weights multiply h_rec
+    // (linear_before_reset) or r * h_rec (saved as q).
+    std::vector<S> masked_all;
+    const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     const S* dG = dgates.data();
     gemm<S>(false, false, TB, I, G, S(1), dG, LD, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
     gemm<S>(true, false, G, I, TB, S(1), dG, LD, a.x, I, S(1), a.dW, I);

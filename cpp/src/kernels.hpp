@@ -8,6 +8,9 @@
 //   reverse:  h_prev(t) = slot t+1,   h(t) = slot t     (initial state in slot T, final in slot 0)
 // so the recurrent weight gradient is one GEMM over slots [rev, rev+T). Inference keeps two slots.
 //
+// Recurrent (variational) dropout: the recurrent matrices see h_prev * hmask, the same [B, H] mask at
+// every step (Gal & Ghahramani 2016, as Keras's recurrent_dropout); the carried state itself is not masked.
+//
 // Variable lengths (packed-sequence semantics): step t is valid for batch row b when t < lengths[b].
 // An invalid step leaves the state unchanged (h(t) = h_prev(t)) and outputs 0, so a forward
 // direction ends at its last valid step and a reverse direction starts there from the initial state.
@@ -39,6 +42,7 @@ struct SeqForward {
     const S* bR = nullptr;   // [G] bias_hh or nullptr
     const S* P = nullptr;    // [3, H] peephole rows i f o, or nullptr
     const int* lengths = nullptr;  // [B] or nullptr
+    const S* hmask = nullptr;      // [B, H] recurrent dropout mask (scaled), or nullptr
     int T = 0, B = 0, I = 0, H = 0;
     bool reverse = false;
     bool training = true;
@@ -71,6 +75,7 @@ struct SeqBackward {
     const S* R = nullptr;
     const S* P = nullptr;
     const int* lengths = nullptr;
+    const S* hmask = nullptr;  // [B, H] recurrent dropout mask used by the forward, or nullptr
     int T = 0, B = 0, I = 0, H = 0;
     bool reverse = false;
     bool linear_before_reset = true;

@@ -21,6 +21,7 @@ void lstm_forward(const SeqForward<S>& a) {
     const S* P = a.P ? a.P : no_peephole.data();
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;                         // [H] each
     S* pre_base = a.training ? a.gates : scratch.data();
+    std::vector<S> masked(a.hmask ? BH : 0);                              // [B, H] h_prev * hmask
 
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));
@@ -40,7 +41,8 @@ void lstm_forward(const SeqForward<S>& a) {
             const S* c_prev = a.c + st.prev * BH;
             S* h_cur = a.h + st.cur * BH;
             S* c_cur = a.c + st.cur * BH;
-            gemm<S>(false, true, B, G, H, S(1), h_prev, H, a.R, H, S(1), g, G);  // g += h_prev R^T
+            const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
+            gemm<S>(false, true, B, G, H, S(1), h_rec, H, a.R, H, S(1), g, G);  // g += h_rec R^T
 
             // i = σ(g_i + p_i c_prev)   f = σ(g_f + p_f c_prev)   z = tanh(g_g)
             // c = f c_prev + i z        o = σ(g_o + p_o c)        h = o tanh(c)
@@ -88,10 +90,11 @@ void lstm_backward(const SeqBackward<S>& a) {
     const std::size_t BH = std::size_t(B) * H, BG = std::size_t(B) * G;
     const int TB = T * B;
     std::vector<S> dgates(std::size_t(T) * BG);        // [T, B, G] gradients w.r.t. pre-activations
-    std::vector<S> carry(3 * BH);                      // dh, dh_next, dc: [B, H] each
+    std::vector<S> carry(4 * BH);                      // dh, dh_next, dc, d(h_rec): [B, H] each
     S* dh = carry.data();
     S* dh_next = dh + BH;
     S* dc = dh_next + BH;
+    S* dh_rec = dc + BH;
     set_state(dh, a.dh_n, int(BH));
     set_state(dc, a.dc_n, int(BH));
     std::vector<S> no_peephole(a.P ? 0 : std::size_t(3) * H, S(0));
@@ -141,17 +144,23 @@ void lstm_backward(const SeqBackward<S>& a) {
                 dhn[j] = S(0);
             }
         }
-        gemm<S>(false, false, B, H, G, S(1), dg, G, a.R, H, S(1), dh_next, H);  // dh_prev += dgates R
+        if (a.hmask) {  // dh_prev += (dgates R) * hmask
+            gemm<S>(false, false, B, H, G, S(1), dg, G, a.R, H, S(0), dh_rec, H);
+            add_masked(dh_next, dh_rec, a.hmask, BH);
+        } else {        // dh_prev += dgates R
+            gemm<S>(false, false, B, H, G, S(1), dg, G, a.R, H, S(1), dh_next, H);
+        }
         std::swap(dh, dh_next);
     }
     if (a.dh0) copy_row(a.dh0, dh, int(BH));
     if (a.dc0) copy_row(a.dc0, dc, int(BH));
 
     // Weight gradients: large GEMMs over all T*B rows at once.
-    const S* h_prev_all = a.h + (a.reverse ? BH : 0);                                 // [T, B, H]
+    std::vector<S> masked_all;
+    const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     gemm<S>(false, false, TB, I, G, S(1), dgates.data(), G, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
     gemm<S>(true, false, G, I, TB, S(1), dgates.data(), G, a.x, I, S(1), a.dW, I);     // dW += dG^T x
-    gemm<S>(true, false, G, H, TB, S(1), dgates.data(), G, h_prev_all, H, S(1), a.dR, H);  // dR += dG^T h_prev
+    gemm<S>(true, false, G, H, TB, S(1), dgates.data(), G, h_prev_all, H, S(1), a.dR, H);  // dR += dG^T h_rec
     if (a.dbW) add_column_sums(a.dbW, dgates.data(), TB, G, G);
     if (a.dbR) add_column_sums(a.dbR, dgates.data(), TB, G, G);
     if (a.dP) {

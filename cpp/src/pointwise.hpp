@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "gemm.hpp"
 
@@ -49,6 +50,30 @@ inline void set_state(S* slot, const S* init, int n) {
         copy_row(slot, init, n);
     else
         zero_row(slot, n);
+}
+
+// The recurrent GEMMs' input: h_prev itself, or h_prev * mask written to scratch ([B, H] each).
+template <class S>
+inline const S* recurrent_input(S* scratch, const S* h_prev, const S* mask, std::size_t n) {
+    if (!mask) return h_prev;
+    for (std::size_t i = 0; i < n; ++i) scratch[i] = h_prev[i] * mask[i];
+    return scratch;
+}
+
+// All T recurrent inputs for the weight gradient: h_prev_all itself, or h_prev_all * mask in `buffer`.
+template <class S>
+inline const S* recurrent_inputs(std::vector<S>& buffer, const S* h_prev_all, const S* mask, int T, std::size_t BH) {
+    if (!mask) return h_prev_all;
+    buffer.resize(std::size_t(T) * BH);
+    for (int t = 0; t < T; ++t)
+        for (std::size_t i = 0; i < BH; ++i) buffer[t * BH + i] = h_prev_all[t * BH + i] * mask[i];
+    return buffer.data();
+}
+
+// dh += drec * mask: the gradient w.r.t. the masked recurrent input, carried back to the state.
+template <class S>
+inline void add_masked(S* dh, const S* drec, const S* mask, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) dh[i] += drec[i] * mask[i];
 }
 
 }  // namespace detail

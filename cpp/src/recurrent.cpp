@@ -46,6 +46,7 @@ struct Recurrent<S>::Record {
     std::vector<S> slab;
     std::vector<std::size_t> input;    // per layer: [T, B, I_l] (layer 0: a copy of x; then dropped-out outputs)
     std::vector<std::size_t> mask;     // per layer l < L-1 when dropout > 0: [T, B, D*H]
+    std::vector<std::size_t> hmask;    // per (layer, direction) when recurrent_dropout > 0: [B, H]
     std::vector<std::size_t> gates;    // per (layer, direction): [T, B, gate_stride]
     std::vector<std::size_t> h, c;     // per (layer, direction): [T+1, B, H] slots (c: LSTM only)
     const int* lengths_or_null() const { return lengths.empty() ? nullptr : lengths.data(); }
@@ -148,13 +149,21 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
     const bool lstm = config_.kind == CellKind::LSTM;
     const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
     const bool dropout = training && config_.dropout > 0.0 && L > 1;
+    const bool recurrent_dropout = training && config_.recurrent_dropout > 0.0;
+    std::mt19937_64 engine;
+    if (dropout || recurrent_dropout) engine.seed(mix(config_.seed, ++dropout_stream_));
+    // inverted dropout: keep with probability 1 - p and scale by 1 / (1 - p)
+    auto draw_mask = [&engine](S* m, std::size_t n, double p) {
+        const S scale = S(1.0 / (1.0 - p));
+        for (std::size_t i = 0; i < n; ++i) m[i] = uniform01(engine) < p ? S(0) : scale;
+    };
 
     // Slab layout: training keeps everything backward needs; inference keeps two state slots per
     // direction and two layer outputs to ping-pong between layers.
     std::unique_ptr<Record> rec;
     std::vector<S> scratch;
     std::vector<S*> layer_in(L), layer_out(L), h_slots(L * D), c_slots(L * D), gate_buf(L * D);
-    std::vector<S*> masks(L, nullptr);
+    std::vector<S*> masks(L, nullptr), hmasks(L * D, nullptr);
     if (training) {
         rec.reset(new Record);
         rec->T = T;
@@ -169,6 +178,7 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
                 rec->gates.push_back(take(TB * stride));
                 rec->h.push_back(take((T + 1) * BH));
                 rec->c.push_back(lstm ? take((T + 1) * BH) : 0);
+                if (recurrent_dropout) rec->hmask.push_back(take(BH));
             }
         }
         rec->slab.resize(n);
@@ -183,6 +193,10 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
                 gate_buf[k] = base + rec->gates[k];
                 h_slots[k] = base + rec->h[k];
                 c_slots[k] = lstm ? base + rec->c[k] : nullptr;
+                if (recurrent_dropout) {
+                    hmasks[k] = base + rec->hmask[k];
+                    draw_mask(hmasks[k], BH, config_.recurrent_dropout);
+                }
             }
         }
     } else {
@@ -224,6 +238,7 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
             a.bR = p(kBiasHH);
             a.P = p(kPeephole);
             a.lengths = lengths;
+            a.hmask = hmasks[k];
             a.T = T;
             a.B = B;
             a.I = layer_input_size(l);
@@ -239,16 +254,9 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
             }
         }
         if (masks[l]) {
-            // inverted dropout: keep with probability 1 - p and scale by 1 / (1 - p)
-            std::mt19937_64 engine(mix(config_.seed, ++dropout_stream_ * 1000003ULL + std::uint64_t(l)));
-            const double p = config_.dropout;
-            const S scale = S(1.0 / (1.0 - p));
-            S* m = masks[l];
+            draw_mask(masks[l], TB * out_cols, config_.dropout);
             S* out = layer_out[l];
-            for (std::size_t i = 0; i < TB * out_cols; ++i) {
-                m[i] = uniform01(engine) < p ? S(0) : scale;
-                out[i] *= m[i];
-            }
+            for (std::size_t i = 0; i < TB * out_cols; ++i) out[i] *= masks[l][i];
         }
     }
     if (training) {
@@ -305,6 +313,7 @@ void Recurrent<S>::backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, c
             a.R = p(kWeightHH);
             a.P = p(kPeephole);
             a.lengths = rec->lengths_or_null();
+            a.hmask = rec->hmask.empty() ? nullptr : base + rec->hmask[k];
             a.T = T;
             a.B = B;
             a.I = layer_input_size(l);

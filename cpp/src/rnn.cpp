@@ -18,6 +18,7 @@ void rnn_forward(const SeqForward<S>& a) {
     const int chunk = a.training ? T : std::min(T, kInferenceChunk);
     std::vector<S> scratch(a.training ? 0 : std::size_t(chunk) * BH);
     S* pre_base = a.training ? a.gates : scratch.data();
+    std::vector<S> masked(a.hmask ? BH : 0);
     set_state(a.h + initial_slot(T, a.reverse, a.training) * BH, a.h0, int(BH));
 
     for (int s0 = 0; s0 < T; s0 += chunk) {
@@ -31,7 +32,8 @@ void rnn_forward(const SeqForward<S>& a) {
             S* g = pre + (st.t - t_lo) * BH;
             const S* h_prev = a.h + st.prev * BH;
             S* h_cur = a.h + st.cur * BH;
-            gemm<S>(false, true, B, H, H, S(1), h_prev, H, a.R, H, S(1), g, H);  // g += h_prev R^T
+            const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
+            gemm<S>(false, true, B, H, H, S(1), h_rec, H, a.R, H, S(1), g, H);  // g += h_rec R^T
 
             // h = tanh(g) or max(g, 0)
 #pragma omp parallel for if (long(BH) >= kParallelPointwise)
@@ -64,9 +66,10 @@ void rnn_backward(const SeqBackward<S>& a) {
     const std::size_t BH = std::size_t(B) * H;
     const int TB = T * B;
     std::vector<S> dgates(std::size_t(T) * BH);  // [T, B, H] gradients w.r.t. pre-activations
-    std::vector<S> carry(2 * BH);
+    std::vector<S> carry(3 * BH);  // dh, dh_next, d(h_rec)
     S* dh = carry.data();
     S* dh_next = dh + BH;
+    S* dh_rec = dh_next + BH;
     set_state(dh, a.dh_n, int(BH));
 
     for (int s = T - 1; s >= 0; --s) {
@@ -94,12 +97,18 @@ void rnn_backward(const SeqBackward<S>& a) {
                 dhn[j] = S(0);
             }
         }
-        gemm<S>(false, false, B, H, H, S(1), dg, H, a.R, H, S(1), dh_next, H);
+        if (a.hmask) {
+            gemm<S>(false, false, B, H, H, S(1), dg, H, a.R, H, S(0), dh_rec, H);
+            add_masked(dh_next, dh_rec, a.hmask, BH);
+        } else {
+            gemm<S>(false, false, B, H, H, S(1), dg, H, a.R, H, S(1), dh_next, H);
+        }
         std::swap(dh, dh_next);
     }
     if (a.dh0) copy_row(a.dh0, dh, int(BH));
 
-    const S* h_prev_all = a.h + (a.reverse ? BH : 0);
+    std::vector<S> masked_all;
+    const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);
     const S* dG = dgates.data();
     gemm<S>(false, false, TB, I, H, S(1), dG, H, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
     gemm<S>(true, false, H, I, TB, S(1), dG, H, a.x, I, S(1), a.dW, I);

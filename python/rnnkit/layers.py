@@ -22,13 +22,14 @@ class _Recurrent(CoreModule):
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, seed=None, dtype="float32", peephole=False, linear_before_reset=True,
-                 kind=None):
+                 recurrent_dropout=0.0, kind=None):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
         self.bias = flag("bias", bias)
         self.batch_first = flag("batch_first", batch_first)
         self.dropout = probability("dropout", dropout)
+        self.recurrent_dropout = probability("recurrent_dropout", recurrent_dropout)
         self.bidirectional = flag("bidirectional", bidirectional)
         self.seed = seed_value(seed)
         self.num_directions = 2 if self.bidirectional else 1
@@ -36,7 +37,17 @@ class _Recurrent(CoreModule):
                         num_layers=self.num_layers, bias=self.bias, bidirectional=self.bidirectional,
                         peephole=flag("peephole", peephole),
                         linear_before_reset=flag("linear_before_reset", linear_before_reset),
-                        dropout=self.dropout, cell=False, seed=self.seed)
+                        dropout=self.dropout, cell=False, seed=self.seed,
+                        recurrent_dropout=self.recurrent_dropout)
+
+    @property
+    def rng_state(self) -> int:
+        """The dropout mask counter: restore it (with the same seed) to draw the same masks again."""
+        return self._core.rng_counter
+
+    @rng_state.setter
+    def rng_state(self, value: int) -> None:
+        self._core.rng_counter = int(value)
 
     # --- forward -------------------------------------------------------------------------------------
     def _forward(self, x, h0, c0, lengths, training):
@@ -82,8 +93,9 @@ class _Recurrent(CoreModule):
                 f"{extra}, dtype='{self.dtype.name}')")
 
     def _repr_extra(self) -> dict:
-        keys = ("bias", "batch_first", "dropout", "bidirectional")
-        defaults = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False}
+        defaults = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False,
+                    "recurrent_dropout": 0.0}
+        keys = tuple(defaults)
         return {k: getattr(self, k) for k in keys if getattr(self, k) != defaults[k]}
 
 
@@ -99,10 +111,11 @@ class LSTM(_Recurrent):
     _has_cell_state = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, peephole=False, seed=None, dtype="float32"):
+                 bidirectional=False, peephole=False, seed=None, dtype="float32", recurrent_dropout=0.0):
         self.peephole = flag("peephole", peephole)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, seed=seed, dtype=dtype, peephole=self.peephole)
+                         bidirectional=bidirectional, seed=seed, dtype=dtype, peephole=self.peephole,
+                         recurrent_dropout=recurrent_dropout)
 
     def __call__(self, x, state=None, lengths=None, training=True):
         """x: (T, B, I) or (B, T, I) with batch_first; state: (h0, c0), each (L*D, B, H), or None for zeros.
@@ -157,11 +170,11 @@ class GRU(_SingleState):
     _kind = "gru"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, seed=None, dtype="float32", linear_before_reset=True):
+                 bidirectional=False, seed=None, dtype="float32", linear_before_reset=True, recurrent_dropout=0.0):
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype,
-                         linear_before_reset=self.linear_before_reset)
+                         linear_before_reset=self.linear_before_reset, recurrent_dropout=recurrent_dropout)
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()
@@ -174,12 +187,13 @@ class RNN(_SingleState):
     """Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, seed=None, dtype="float32"):
+                 dropout=0.0, bidirectional=False, seed=None, dtype="float32", recurrent_dropout=0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, seed=seed, dtype=dtype, kind="rnn_" + nonlinearity)
+                         bidirectional=bidirectional, seed=seed, dtype=dtype, kind="rnn_" + nonlinearity,
+                         recurrent_dropout=recurrent_dropout)
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()

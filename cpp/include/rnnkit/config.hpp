@@ -35,6 +35,7 @@ struct LayerConfig {
     bool peephole = false;              // LSTM only: Gers & Schmidhuber 2000 peephole connections
     bool linear_before_reset = true;    // GRU only: true = PyTorch/cuDNN, false = Cho et al. 2014
     double dropout = 0.0;               // between layers, training only
+    double recurrent_dropout = 0.0;     // on the recurrent input h_prev, one mask per sequence, training only
     bool cell = false;                  // single-step cell: parameter names carry no _l{k} suffix
     std::uint64_t seed = 0;             // parameter initialisation and dropout masks
 };

@@ -58,6 +58,11 @@ public:
     void recorded_shape(int& T, int& B) const;
     void clear_tape();
 
+    // Dropout masks come from (config.seed, counter); the counter advances once per training forward that
+    // draws masks. Saving and restoring it makes a resumed run draw the same masks.
+    std::uint64_t rng_counter() const { return dropout_stream_; }
+    void set_rng_counter(std::uint64_t counter) { dropout_stream_ = counter; }
+
 private:
     struct Record;
     LayerConfig config_;
