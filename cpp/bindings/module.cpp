@@ -187,11 +187,14 @@ void bind_layer(py::module_& m, const char* name) {
 
 }  // namespace
 
+void bind_training(py::module_& m);  // training.cpp
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "rnnkit's C++ core: recurrent layer kernels (forward and BPTT)";
     // std::invalid_argument becomes ValueError and std::logic_error RuntimeError (pybind11's defaults).
     bind_layer<float>(m, "Recurrent32");
     bind_layer<double>(m, "Recurrent64");
+    bind_training(m);
     m.def("set_num_threads", &rnnkit::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &rnnkit::get_num_threads);
     m.attr("__version__") = std::to_string(RNNKIT_VERSION_MAJOR) + "." + std::to_string(RNNKIT_VERSION_MINOR) +

@@ -10,6 +10,7 @@
 
 #include "kernels.hpp"
 #include "pointwise.hpp"
+#include "random.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
@@ -26,15 +27,8 @@ int gate_stride(const LayerConfig& c) {
     }
 }
 
-// Uniform in [0, 1) from the top 53 bits of a standard-defined engine: identical on every platform.
-inline double uniform01(std::mt19937_64& engine) { return double(engine() >> 11) * 0x1.0p-53; }
-
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {  // splitmix64 of a combined key
-    std::uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+using detail::mix;
+using detail::uniform01;
 
 }  // namespace
 
@@ -152,11 +146,7 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
     const bool recurrent_dropout = training && config_.recurrent_dropout > 0.0;
     std::mt19937_64 engine;
     if (dropout || recurrent_dropout) engine.seed(mix(config_.seed, ++dropout_stream_));
-    // inverted dropout: keep with probability 1 - p and scale by 1 / (1 - p)
-    auto draw_mask = [&engine](S* m, std::size_t n, double p) {
-        const S scale = S(1.0 / (1.0 - p));
-        for (std::size_t i = 0; i < n; ++i) m[i] = uniform01(engine) < p ? S(0) : scale;
-    };
+    auto draw_mask = [&engine](S* m, std::size_t n, double p) { detail::draw_dropout_mask(m, n, p, engine); };
 
     // Slab layout: training keeps everything backward needs; inference keeps two state slots per
     // direction and two layer outputs to ping-pong between layers.

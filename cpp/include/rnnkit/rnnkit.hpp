@@ -2,4 +2,7 @@
 #pragma once
 
 #include "rnnkit/config.hpp"
+#include "rnnkit/layers.hpp"
+#include "rnnkit/losses.hpp"
+#include "rnnkit/optim.hpp"
 #include "rnnkit/recurrent.hpp"
