@@ -5,9 +5,10 @@ import numpy as np
 
 from . import _core
 from ._checks import as_dtype, shape_str
+from .module import Module
 
 
-class CoreModule:
+class CoreModule(Module):
     """Owns one `_core.Recurrent32/64` and exposes its slabs as dicts of named views (torch.nn names)."""
 
     def _init_core(self, dtype, **config) -> None:
@@ -42,31 +43,7 @@ class CoreModule:
         Values are cast to this module's dtype. Missing or mis-shaped keys raise ValueError naming them, as do
         unexpected keys when `strict`. Nothing is changed unless every key checks out.
         """
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
-        missing = [k for k in self._params if k not in state_dict]
-        if missing and strict:
-            raise ValueError(f"state_dict: missing key(s) {missing}; expected keys {list(self._params)}")
-        unexpected = [k for k in state_dict if k not in self._params]
-        if unexpected and strict:
-            raise ValueError(f"state_dict: unexpected key(s) {unexpected}; expected keys {list(self._params)}")
-        staged = {}
-        for name, view in self._params.items():
-            if name not in state_dict:
-                continue
-            value = state_dict[name]
-            if hasattr(value, "detach") and hasattr(value, "cpu"):
-                value = value.detach().cpu().numpy()
-            try:
-                arr = np.asarray(value, dtype=self.dtype)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"state_dict[{name!r}]: expected a numeric array, got {type(value).__name__}") from exc
-            if arr.shape != view.shape:
-                raise ValueError(
-                    f"state_dict[{name!r}]: expected shape {shape_str(view.shape)}, got {shape_str(arr.shape)}")
-            staged[name] = arr
-        for name, arr in staged.items():
-            self._params[name][...] = arr
+        load_into(self._params, self.dtype, state_dict, strict)
 
     def clear_tape(self) -> None:
         """Forget recorded training forwards that backward has not consumed."""
@@ -78,3 +55,31 @@ class CoreModule:
             raise RuntimeError("backward: no recorded training forward; call the module with training=True first "
                                "(each training forward can be backpropagated once)")
         return shape
+
+
+def load_into(params: dict, dtype, state_dict, strict: bool) -> None:
+    """Checks every entry of `state_dict` against `params` (name -> view), then copies all of them in."""
+    if not hasattr(state_dict, "keys"):
+        raise TypeError(f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
+    missing = [k for k in params if k not in state_dict]
+    if missing and strict:
+        raise ValueError(f"state_dict: missing key(s) {missing}; expected keys {list(params)}")
+    unexpected = [k for k in state_dict if k not in params]
+    if unexpected and strict:
+        raise ValueError(f"state_dict: unexpected key(s) {unexpected}; expected keys {list(params)}")
+    staged = {}
+    for name, view in params.items():
+        if name not in state_dict:
+            continue
+        value = state_dict[name]
+        if hasattr(value, "detach") and hasattr(value, "cpu"):
+            value = value.detach().cpu().numpy()
+        try:
+            arr = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"state_dict[{name!r}]: expected a numeric array, got {type(value).__name__}") from exc
+        if arr.shape != view.shape:
+            raise ValueError(f"state_dict[{name!r}]: expected shape {shape_str(view.shape)}, got {shape_str(arr.shape)}")
+        staged[name] = arr
+    for name, arr in staged.items():
+        params[name][...] = arr

@@ -7,6 +7,8 @@ Shapes: T = time steps, B = batch, I = input size, H = hidden size, D = directio
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ._checks import (flag, float_array, lengths_array, positive_int, probability, seed_value, shape_str,
@@ -16,13 +18,20 @@ from ._params import CoreModule
 __all__ = ["LSTM", "GRU", "RNN"]
 
 
+def _non_negative(name, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+    return float(value)
+
+
 class _Recurrent(CoreModule):
     _kind = ""
     _has_cell_state = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, seed=None, dtype="float32", peephole=False, linear_before_reset=True,
-                 recurrent_dropout=0.0, kind=None):
+                 recurrent_dropout=0.0, kind=None, l1=0.0, l2=0.0, kernel_init="uniform",
+                 recurrent_init="uniform", forget_bias=None):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
@@ -39,6 +48,60 @@ class _Recurrent(CoreModule):
                         linear_before_reset=flag("linear_before_reset", linear_before_reset),
                         dropout=self.dropout, cell=False, seed=self.seed,
                         recurrent_dropout=self.recurrent_dropout)
+
+        self.l1 = _non_negative("l1", l1)
+        self.l2 = _non_negative("l2", l2)
+        self._initialize(kernel_init, recurrent_init, forget_bias)
+
+    def _initialize(self, kernel_init, recurrent_init, forget_bias) -> None:
+        """torch's U(-1/sqrt(H), 1/sqrt(H)) everywhere (done in C++ from the seed), then the Keras-style options:
+        kernel_init="glorot_uniform" (U(±sqrt(6 / (I + G))) over each weight_ih), recurrent_init="orthogonal"
+        (an orthogonal (H, H) block per gate of weight_hh), forget_bias=v (LSTM: biases zero except the forget
+        gate's bias_ih = v, as Keras's unit_forget_bias). All drawn from the layer's seed."""
+        if kernel_init not in ("uniform", "glorot_uniform"):
+            raise ValueError(f"kernel_init: expected 'uniform' or 'glorot_uniform', got {kernel_init!r}")
+        if recurrent_init not in ("uniform", "orthogonal"):
+            raise ValueError(f"recurrent_init: expected 'uniform' or 'orthogonal', got {recurrent_init!r}")
+        if forget_bias is not None:
+            if self._kind != "lstm":
+                raise ValueError("forget_bias: only an LSTM has a forget gate")
+            if not self.bias:
+                raise ValueError("forget_bias: the layer has no biases (bias=False)")
+            forget_bias = float(forget_bias)
+        self.kernel_init, self.recurrent_init, self.forget_bias = kernel_init, recurrent_init, forget_bias
+        rng = np.random.default_rng([self.seed, 1])
+        H = self.hidden_size
+        for name, p in self._params.items():
+            if name.startswith("weight_ih") and kernel_init == "glorot_uniform":
+                limit = np.sqrt(6.0 / (p.shape[0] + p.shape[1]))
+                p[...] = rng.uniform(-limit, limit, p.shape)
+            elif name.startswith("weight_hh") and recurrent_init == "orthogonal":
+                for g in range(p.shape[0] // H):
+                    q, r = np.linalg.qr(rng.standard_normal((H, H)))
+                    p[g * H:(g + 1) * H] = q * np.sign(np.diag(r))
+            elif name.startswith("bias") and forget_bias is not None:
+                p[...] = 0.0
+                if name.startswith("bias_ih"):
+                    p[H:2 * H] = forget_bias
+
+    def get_config(self) -> dict:
+        config = dict(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                      bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
+                      bidirectional=self.bidirectional, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
+                      dtype=self.dtype.name, l1=self.l1, l2=self.l2, kernel_init=self.kernel_init,
+                      recurrent_init=self.recurrent_init, forget_bias=self.forget_bias)
+        config.update(self._kind_config())
+        return config
+
+    def _kind_config(self) -> dict:
+        return {}
+
+    # --- inside a Sequential: sequences in, sequences out, final states dropped -------------------------
+    def seq_forward(self, x, lengths=None, training=True):
+        return self._forward(x, None, None, lengths, training)[0]
+
+    def seq_backward(self, dout):
+        return self._backward(dout, None, None)[0]
 
     @property
     def rng_state(self) -> int:
@@ -111,11 +174,16 @@ class LSTM(_Recurrent):
     _has_cell_state = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, peephole=False, seed=None, dtype="float32", recurrent_dropout=0.0):
+                 bidirectional=False, peephole=False, seed=None, dtype="float32", recurrent_dropout=0.0, l1=0.0,
+                 l2=0.0, kernel_init="uniform", recurrent_init="uniform", forget_bias=None):
         self.peephole = flag("peephole", peephole)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype, peephole=self.peephole,
-                         recurrent_dropout=recurrent_dropout)
+                         recurrent_dropout=recurrent_dropout, l1=l1, l2=l2, kernel_init=kernel_init,
+                         recurrent_init=recurrent_init, forget_bias=forget_bias)
+
+    def _kind_config(self) -> dict:
+        return dict(peephole=self.peephole)
 
     def __call__(self, x, state=None, lengths=None, training=True):
         """x: (T, B, I) or (B, T, I) with batch_first; state: (h0, c0), each (L*D, B, H), or None for zeros.
@@ -170,11 +238,16 @@ class GRU(_SingleState):
     _kind = "gru"
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, seed=None, dtype="float32", linear_before_reset=True, recurrent_dropout=0.0):
+                 bidirectional=False, seed=None, dtype="float32", linear_before_reset=True, recurrent_dropout=0.0,
+                 l1=0.0, l2=0.0, kernel_init="uniform", recurrent_init="uniform"):
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype,
-                         linear_before_reset=self.linear_before_reset, recurrent_dropout=recurrent_dropout)
+                         linear_before_reset=self.linear_before_reset, recurrent_dropout=recurrent_dropout, l1=l1,
+                         l2=l2, kernel_init=kernel_init, recurrent_init=recurrent_init)
+
+    def _kind_config(self) -> dict:
+        return dict(linear_before_reset=self.linear_before_reset)
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()
@@ -187,13 +260,18 @@ class RNN(_SingleState):
     """Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, seed=None, dtype="float32", recurrent_dropout=0.0):
+                 dropout=0.0, bidirectional=False, seed=None, dtype="float32", recurrent_dropout=0.0, l1=0.0, l2=0.0,
+                 kernel_init="uniform", recurrent_init="uniform"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype, kind="rnn_" + nonlinearity,
-                         recurrent_dropout=recurrent_dropout)
+                         recurrent_dropout=recurrent_dropout, l1=l1, l2=l2, kernel_init=kernel_init,
+                         recurrent_init=recurrent_init)
+
+    def _kind_config(self) -> dict:
+        return dict(nonlinearity=self.nonlinearity)
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()

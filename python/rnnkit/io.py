@@ -1,0 +1,210 @@
+"""Saving and loading models and training checkpoints as .safetensors files (no pickle).
+
+A model file holds the parameters by name ("<layer index>.<name>") and, in the header's metadata,
+  "rnnkit.format": "1", "rnnkit.kind": "model" or "checkpoint",
+  "rnnkit.model": the architecture as JSON, "rnnkit.user": caller metadata as JSON,
+  "rnnkit.crc32": CRC-32 (hex) over the metadata entries and every tensor's name, dtype, shape and bytes,
+so a truncated, bit-flipped or edited file is rejected. Files are written to a temporary file in the same
+folder, flushed to disk and renamed over the target: a crash never leaves a half-written file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zlib
+
+import numpy as np
+
+__all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "ModelFileError"]
+
+FORMAT = "1"
+
+
+class ModelFileError(ValueError):
+    """A model or checkpoint file that is missing, truncated, corrupted or not rnnkit's."""
+
+
+def _checksum(metadata: dict, tensors: dict) -> str:
+    crc = 0
+    for key in sorted(k for k in metadata if k != "rnnkit.crc32"):
+        crc = zlib.crc32(f"{key}={metadata[key]}\n".encode(), crc)
+    for name in sorted(tensors):
+        t = np.ascontiguousarray(tensors[name])
+        crc = zlib.crc32(f"{name}:{t.dtype.str}:{t.shape}\n".encode(), crc)
+        crc = zlib.crc32(t.tobytes(), crc)
+    return f"{crc:08x}"
+
+
+def _write_atomic(path, data: bytes) -> None:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".rnnkit-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def _serialize(tensors: dict, metadata: dict) -> bytes:
+    from safetensors.numpy import save as st_save
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    metadata = dict(metadata, **{"rnnkit.format": FORMAT})
+    metadata["rnnkit.crc32"] = _checksum(metadata, tensors)
+    return st_save(tensors, metadata=metadata)
+
+
+def _read(path, kind: str):
+    """(tensors, metadata) of a verified rnnkit file of the given kind."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ModelFileError(f"path: no such file {path!r}") from None
+    if len(data) < 8:
+        raise ModelFileError(f"{path}: truncated ({len(data)} bytes), not a safetensors file")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len > len(data) - 8 or header_len > 100_000_000:
+        raise ModelFileError(f"{path}: header length {header_len} exceeds the file ({len(data)} bytes): truncated "
+                             "or corrupted")
+    try:
+        header = json.loads(data[8:8 + header_len])
+        metadata = header.get("__metadata__", {}) if isinstance(header, dict) else {}
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, UnicodeDecodeError, TypeError) as exc:
+        raise ModelFileError(f"{path}: not a valid safetensors file ({exc})") from None
+    if not isinstance(metadata, dict) or metadata.get("rnnkit.format") != FORMAT:
+        raise ModelFileError(f"{path}: not an rnnkit file (format {metadata.get('rnnkit.format')!r} in its metadata)")
+    if metadata.get("rnnkit.crc32") != _checksum(metadata, tensors):
+        raise ModelFileError(f"{path}: checksum mismatch: the file is corrupted or was modified")
+    if metadata.get("rnnkit.kind") != kind:
+        raise ModelFileError(f"{path}: holds a {metadata.get('rnnkit.kind')!r}, expected a {kind!r}")
+    return tensors, metadata
+
+
+def _layer_classes() -> dict:
+    from . import layers, nn
+    return {name: getattr(mod, name) for mod in (layers, nn) for name in mod.__all__}
+
+
+def model_from_config(config: dict):
+    from .model import Sequential
+    classes = _layer_classes()
+    try:
+        layers = []
+        for i, spec in enumerate(config["layers"]):
+            cls = classes.get(spec["class"])
+            if cls is None:
+                raise ModelFileError(f"model config: layer {i} has unknown class {spec['class']!r}")
+            layers.append(cls(**spec["config"]))
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"model config: malformed ({exc})") from None
+    return Sequential(layers)
+
+
+def _model_of(model):
+    from .model import Sequential
+    if isinstance(model, Sequential):
+        return model
+    if hasattr(model, "get_config") and hasattr(model, "seq_forward"):
+        return Sequential([model])
+    raise TypeError(f"model: expected a Sequential or an rnnkit layer, got {type(model).__name__}")
+
+
+def save(model, path, metadata=None) -> None:
+    """Write `model` (a Sequential, or a single layer saved as a one-layer Sequential) to `path` atomically.
+
+    metadata: an optional JSON-able dict kept in the file (e.g. preprocessing settings); rk.load_metadata reads it.
+    """
+    model = _model_of(model)
+    meta = {"rnnkit.kind": "model", "rnnkit.model": json.dumps(model.get_config()),
+            "rnnkit.user": json.dumps(metadata or {})}
+    _write_atomic(path, _serialize(model.state_dict(), meta))
+
+
+def load(path):
+    """Rebuild the Sequential saved at `path`; raises ModelFileError for a bad file."""
+    tensors, meta = _read(path, "model")
+    model = model_from_config(json.loads(meta["rnnkit.model"]))
+    try:
+        model.load_state_dict(tensors)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: tensors do not match the architecture ({exc})") from None
+    return model
+
+
+def load_metadata(path) -> dict:
+    """The user metadata dict stored with a model by save(..., metadata=...)."""
+    _, meta = _read(path, "model")
+    return json.loads(meta.get("rnnkit.user", "{}"))
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> None:
+    """Parameters, optimizer state (moments, step count, lr), scheduler state, every layer's dropout RNG
+    counter, and `extra` (JSON-able values, e.g. epoch or a NumPy Generator's bit_generator.state)."""
+    model = _model_of(model)
+    tensors = {f"model/{k}": v for k, v in model.parameters().items()}
+    meta = {"rnnkit.kind": "checkpoint", "rnnkit.model": json.dumps(model.get_config()),
+            "rnnkit.rng": json.dumps(model.rng_state), "rnnkit.extra": json.dumps(extra)}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        for name, bufs in state.pop("state").items():
+            for key, value in bufs.items():
+                tensors[f"optimizer/{name}/{key}"] = value
+        meta["rnnkit.optimizer"] = json.dumps(state)
+    if scheduler is not None:
+        meta["rnnkit.scheduler"] = json.dumps(scheduler.state_dict())
+    _write_atomic(path, _serialize(tensors, meta))
+
+
+def load_checkpoint(path, model=None, optimizer=None, scheduler=None) -> dict:
+    """Restore a checkpoint into `model` (rebuilt from the file when None), `optimizer` (rebuilt with the saved
+    class and settings when None and the file has one) and `scheduler`. Returns
+    {"model": ..., "optimizer": ..., "extra": {...}}."""
+    from . import optim
+    tensors, meta = _read(path, "checkpoint")
+    if model is None:
+        model = model_from_config(json.loads(meta["rnnkit.model"]))
+    model = _model_of(model)
+    params = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(params)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: parameters do not match the model ({exc})") from None
+    model.rng_state = json.loads(meta["rnnkit.rng"])
+    if "rnnkit.optimizer" in meta:
+        state = json.loads(meta["rnnkit.optimizer"])
+        if optimizer is None:
+            cls = getattr(optim, state["class"], None)
+            if cls is None or not isinstance(cls, type) or not issubclass(cls, optim.Optimizer):
+                raise ModelFileError(f"{path}: unknown optimizer class {state['class']!r}")
+            hp = dict(state["hyperparameters"])
+            if "betas" in hp:
+                hp["betas"] = tuple(hp["betas"])
+            optimizer = cls(model, lr=state["lr"], **hp)
+        state["state"] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer/"):
+                name, buf = key[len("optimizer/"):].rsplit("/", 1)
+                state["state"].setdefault(name, {})[buf] = value
+        optimizer.load_state_dict(state)
+    if scheduler is not None and "rnnkit.scheduler" in meta:
+        scheduler.load_state_dict(json.loads(meta["rnnkit.scheduler"]))
+    return {"model": model, "optimizer": optimizer, "extra": json.loads(meta["rnnkit.extra"])}

@@ -1,0 +1,362 @@
+"""Sequential models: composition, explicit backward, and the Keras-like fit / evaluate / predict loop."""
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+
+import numpy as np
+
+from . import _core
+from . import losses as _losses
+from . import optim as _optim
+from ._checks import lengths_array, shape_str
+from .module import Module
+
+__all__ = ["Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value"]
+
+
+def _is_recurrent(layer) -> bool:
+    return hasattr(layer, "num_directions") and hasattr(layer, "hidden_size")
+
+
+class Sequential(Module):
+    """Layers applied in order. `lengths` flows to the layers that use it (recurrent layers, LastStep).
+
+    Parameters are named "<index>.<name>" as in torch.nn.Sequential's state_dict.
+    Data for fit/evaluate/predict is sliced along the batch axis of the first recurrent layer's convention:
+    axis 0 with batch_first=True (x: (N, T, F)), else axis 1 (x: (T, N, F)).
+    """
+
+    def __init__(self, layers):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers: expected at least one layer")
+        for i, layer in enumerate(layers):
+            if not (hasattr(layer, "seq_forward") and hasattr(layer, "seq_backward")):
+                raise TypeError(f"layers[{i}]: expected an rnnkit layer, got {type(layer).__name__}")
+        previous = None
+        for layer in layers:
+            if hasattr(layer, "_setup"):
+                layer._setup(previous)
+            if _is_recurrent(layer):
+                previous = layer
+        dtypes = {layer.dtype.name for layer in layers if hasattr(layer, "dtype")}
+        if len(dtypes) > 1:
+            raise ValueError(f"layers: expected one dtype for all layers, got {sorted(dtypes)}")
+        self.layers = layers
+        self._penalty = 0.0
+        self.loss = None
+        self.optimizer = None
+
+    # --- composition ----------------------------------------------------------------------------------
+    def seq_forward(self, x, lengths=None, training=True):
+        for layer in self.layers:
+            x = layer.seq_forward(x, lengths=lengths, training=training)
+        return x
+
+    def seq_backward(self, dout):
+        """Backpropagate dout through every layer (last first); adds L1/L2 penalty gradients. Returns dx."""
+        for layer in reversed(self.layers):
+            dout = layer.seq_backward(dout)
+        self.regularize()
+        return dout
+
+    def regularize(self) -> float:
+        self._penalty = sum(layer.regularize() for layer in self.layers)
+        return self._penalty
+
+    def regularization_loss(self) -> float:
+        """The L1/L2 penalty of the current weights (the value regularize() adds gradients for)."""
+        total = 0.0
+        for layer in self.layers:
+            if layer.l1 or layer.l2:
+                for name, p in layer.parameters().items():
+                    if name.startswith("weight"):
+                        w = p.astype(np.float64)
+                        total += layer.l1 * np.abs(w).sum() + layer.l2 * (w * w).sum()
+        return float(total)
+
+    def parameters(self) -> dict:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.parameters().items()}
+
+    @property
+    def grads(self) -> dict:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    def zero_grad(self) -> None:
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def state_dict(self) -> dict:
+        return {k: v.copy() for k, v in self.parameters().items()}
+
+    def load_state_dict(self, state_dict, strict=True) -> None:
+        from ._params import load_into
+        load_into(self.parameters(), self.dtype, state_dict, strict)
+
+    @property
+    def dtype(self):
+        for layer in self.layers:
+            if hasattr(layer, "dtype"):
+                return layer.dtype
+        return np.dtype(np.float32)
+
+    def get_config(self) -> dict:
+        return {"layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]}
+
+    @property
+    def rng_state(self) -> list:
+        return [layer.rng_state for layer in self.layers]
+
+    @rng_state.setter
+    def rng_state(self, value) -> None:
+        for layer, v in zip(self.layers, value):
+            layer.rng_state = v
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+    def save(self, path, metadata=None) -> None:
+        """One .safetensors file: parameters by name, architecture as JSON metadata, written atomically."""
+        from .io import save
+        save(self, path, metadata=metadata)
+
+    # --- data layout ----------------------------------------------------------------------------------
+    def _batch_axes(self):
+        """(input batch axis, output batch axis) for fit/evaluate/predict."""
+        in_axis = 0
+        for layer in self.layers:
+            if _is_recurrent(layer):
+                in_axis = 0 if layer.batch_first else 1
+                break
+        out_axis = in_axis
+        for layer in self.layers:
+            if type(layer).__name__ == "LastStep":
+                out_axis = 0
+        return in_axis, out_axis
+
+    def _per_step_output(self) -> bool:
+        return not any(type(layer).__name__ == "LastStep" for layer in self.layers) and any(
+            _is_recurrent(layer) for layer in self.layers)
+
+    def _mask_for(self, lengths, out_shape, out_axis):
+        """(T, B) / (B, T) validity mask for per-step outputs with lengths, else None."""
+        if lengths is None or not self._per_step_output():
+            return None
+        time_axis = 1 - out_axis
+        T = out_shape[time_axis]
+        steps = np.arange(T)
+        mask = steps[:, None] < np.asarray(lengths)[None, :]  # (T, B)
+        return mask.T if out_axis == 0 else mask
+
+    # --- training loop --------------------------------------------------------------------------------
+    def fit(self, x, y, epochs=1, batch_size=32, loss=None, optimizer=None, validation_data=None, lengths=None,
+            shuffle=True, clip_norm=None, callbacks=None, verbose=1, seed=None):
+        """Train with mini-batches; returns a history dict {'loss': [...], 'val_loss': [...] (if validation)}.
+
+        loss: a loss object or name ('mse', 'cross_entropy', 'bce_with_logits'); optimizer: an Optimizer or a
+        name (default Adam). validation_data: (x_val, y_val) or (x_val, y_val, lengths_val). callbacks: objects
+        with on_epoch_end(epoch, logs) (EarlyStopping, LR schedules); one returning True stops training.
+        The progress bar (tqdm) shows loss, validation loss and sequences/s; verbose=0 or a non-terminal
+        stderr keeps it quiet.
+        """
+        self.loss = _losses.get(loss if loss is not None else (self.loss or "mse"))
+        self.optimizer = _optim.get(optimizer if optimizer is not None else (self.optimizer or "adam"), self)
+        epochs = _positive("epochs", epochs)
+        batch_size = _positive("batch_size", batch_size)
+        if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
+            raise ValueError(f"clip_norm: expected a positive number or None, got {clip_norm!r}")
+        in_axis, out_axis = self._batch_axes()
+        x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise TypeError("validation_data: expected (x_val, y_val) or (x_val, y_val, lengths_val)")
+            validation_data = tuple(validation_data) + (None,) * (3 - len(validation_data))
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not hasattr(cb, "on_epoch_end"):
+                raise TypeError(f"callbacks: expected objects with on_epoch_end(epoch, logs), got {type(cb).__name__}")
+            if hasattr(cb, "set_model"):
+                cb.set_model(self)
+        rng = np.random.default_rng(seed)
+        n = x.shape[in_axis]
+        history = {"loss": []}
+        if validation_data is not None:
+            history["val_loss"] = []
+        progress = _progress(verbose, epochs, n)
+        try:
+            for epoch in range(epochs):
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                total, seen, start = 0.0, 0, time.perf_counter()
+                for lo in range(0, n, batch_size):
+                    idx = order[lo:lo + batch_size]
+                    xb, yb = np.take(x, idx, axis=in_axis), np.take(y, idx, axis=out_axis)
+                    lb = None if lengths is None else lengths[idx]
+                    out = self.seq_forward(xb, lengths=lb, training=True)
+                    value, dout = self.loss(out, yb, mask=self._mask_for(lb, out.shape, out_axis))
+                    self.seq_backward(dout)
+                    value += self._penalty
+                    if clip_norm is not None:
+                        clip_grad_norm(self, clip_norm)
+                    self.optimizer.step()
+                    self.zero_grad()
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch + 1}; lower the "
+                                                 "learning rate or set clip_norm")
+                    total += value * len(idx)
+                    seen += len(idx)
+                    progress.update(len(idx), epoch, total / seen, None, seen / (time.perf_counter() - start))
+                logs = {"loss": total / seen}
+                if validation_data is not None:
+                    logs["val_loss"] = self.evaluate(*validation_data, batch_size=batch_size)
+                    history["val_loss"].append(logs["val_loss"])
+                history["loss"].append(logs["loss"])
+                progress.update(0, epoch, logs["loss"], logs.get("val_loss"), seen / (time.perf_counter() - start))
+                stop = False
+                for cb in callbacks:
+                    stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+                if stop:
+                    break
+        finally:
+            progress.close()
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self)
+        return history
+
+    def evaluate(self, x, y, lengths=None, batch_size=256, loss=None):
+        """Mean loss over (x, y) with training=False (no dropout, nothing recorded)."""
+        loss_fn = _losses.get(loss if loss is not None else (self.loss or "mse"))
+        in_axis, out_axis = self._batch_axes()
+        x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
+        n, total, weight = x.shape[in_axis], 0.0, 0.0
+        for lo in range(0, n, _positive("batch_size", batch_size)):
+            idx = np.arange(lo, min(n, lo + batch_size))
+            lb = None if lengths is None else lengths[idx]
+            out = self.seq_forward(np.take(x, idx, axis=in_axis), lengths=lb, training=False)
+            mask = self._mask_for(lb, out.shape, out_axis)
+            value, _ = loss_fn(out, np.take(y, idx, axis=out_axis), mask=mask)
+            w = float(mask.sum()) if mask is not None else len(idx)
+            total += value * w
+            weight += w
+        return total / weight
+
+    def predict(self, x, lengths=None, batch_size=256):
+        """Outputs for x in batches with training=False (no activations kept)."""
+        in_axis, out_axis = self._batch_axes()
+        x = np.asarray(x)
+        if x.ndim <= in_axis:
+            raise ValueError(f"x: expected at least {in_axis + 1} dimensions, got {shape_str(x.shape)}")
+        n = x.shape[in_axis]
+        if lengths is not None:
+            lengths = lengths_array(lengths, n, x.shape[1 - in_axis] if x.ndim > 1 else 1)
+        outs = []
+        for lo in range(0, n, _positive("batch_size", batch_size)):
+            idx = np.arange(lo, min(n, lo + batch_size))
+            lb = None if lengths is None else lengths[idx]
+            outs.append(self.seq_forward(np.take(x, idx, axis=in_axis), lengths=lb, training=False))
+        return np.concatenate(outs, axis=out_axis)
+
+    def _check_data(self, x, y, lengths, in_axis, out_axis, xname, yname):
+        x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+        y = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+        if x.ndim <= in_axis or y.ndim <= out_axis:
+            raise ValueError(f"{xname}: expected samples along axis {in_axis}, got {shape_str(x.shape)}")
+        if x.shape[in_axis] != y.shape[out_axis]:
+            raise ValueError(f"{yname}: expected {x.shape[in_axis]} samples along axis {out_axis} (as {xname}), got "
+                             f"shape {shape_str(y.shape)}")
+        if x.shape[in_axis] == 0:
+            raise ValueError(f"{xname}: expected at least one sample, got {shape_str(x.shape)}")
+        if lengths is not None:
+            lengths = lengths_array(lengths, x.shape[in_axis], x.shape[1 - in_axis])
+        return x, y, lengths
+
+
+def _positive(name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+class _progress:
+    """A tqdm bar over all epochs' sequences, or nothing when quiet."""
+
+    def __init__(self, verbose, epochs, n):
+        self.bar = None
+        if verbose and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=epochs * n, unit="seq", dynamic_ncols=True, leave=True)
+        self.epochs = epochs
+
+    def update(self, count, epoch, loss, val_loss, rate):
+        if self.bar is None:
+            return
+        self.bar.update(count)
+        self.bar.set_description(f"epoch {epoch + 1}/{self.epochs}")
+        post = {"loss": f"{loss:.4g}", "seq/s": f"{rate:.0f}"}
+        if val_loss is not None:
+            post["val_loss"] = f"{val_loss:.4g}"
+        self.bar.set_postfix(post, refresh=False)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class EarlyStopping:
+    """Stop when `monitor` has not improved by more than min_delta for `patience` epochs; with
+    restore_best_weights the model gets the best epoch's parameters back at the end."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=True):
+        self.monitor, self.patience, self.min_delta = monitor, _positive("patience", patience), float(min_delta)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.best, self.best_epoch, self.wait, self.best_state, self.stopped_epoch = math.inf, -1, 0, None, None
+        self._model = None
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping: {self.monitor!r} is not logged (logged: {sorted(logs)}); pass "
+                             "validation_data or monitor='loss'")
+        value = logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights and self._model is not None:
+                self.best_state = self._model.state_dict()
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, model):
+        if self.restore_best_weights and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def set_model(self, model):
+        self._model = model
+
+
+def clip_grad_norm(model, max_norm) -> float:
+    """Scale all gradients by max_norm / (norm + 1e-6) when their global L2 norm exceeds max_norm (as
+    torch.nn.utils.clip_grad_norm_); returns the norm before clipping."""
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0:
+        raise ValueError(f"max_norm: expected a positive number, got {max_norm!r}")
+    grads = [g for g in model.grads.values()]
+    total = math.sqrt(sum(_core.sum_of_squares(g) for g in grads))
+    coef = float(max_norm) / (total + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            _core.scale(g, coef)
+    return total
+
+
+def clip_grad_value(model, clip_value) -> None:
+    """Clamp every gradient entry to [-clip_value, clip_value]."""
+    if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real) or not clip_value > 0:
+        raise ValueError(f"clip_value: expected a positive number, got {clip_value!r}")
+    for g in model.grads.values():
+        _core.clip_values(g, float(clip_value))
