@@ -21,12 +21,6 @@ import rnnkit as rk
 T, B, I, H = 5, 3, 4, 3
 
 
-GRU_RNN_NOT_LOADABLE = pytest.mark.xfail(
-    strict=True, raises=rk.ModelFileError,
-    reason="package bug: GRU/RNN get_config() contains forget_bias (from _Recurrent.get_config) but GRU/RNN "
-           "__init__ do not accept it, so rk.load / rk.load_checkpoint cannot rebuild any model with a GRU or RNN")
-
-
 def _x_float(rng, dtype="float32", batch_first=False):
     shape = (B, T, I) if batch_first else (T, B, I)
     return rng.standard_normal(shape).astype(dtype)
@@ -59,17 +53,17 @@ def _models():
             lambda: rk.Sequential([rk.GRU(I, H, bidirectional=True, linear_before_reset=False, batch_first=True,
                                           seed=3),
                                    rk.LastStep(), rk.Dropout(0.3, seed=4), rk.Dense(2 * H, 3, "softmax", seed=5)]),
-            lambda rng: _x_float(rng, batch_first=True), id="gru_lbr0_bidir_laststep", marks=GRU_RNN_NOT_LOADABLE),
+            lambda rng: _x_float(rng, batch_first=True), id="gru_lbr0_bidir_laststep"),
         pytest.param(
             "embedding_rnn_float64",
             lambda: rk.Sequential([rk.Embedding(9, 4, seed=6, dtype="float64"),
                                    rk.RNN(4, H, nonlinearity="relu", seed=7, dtype="float64"),
                                    rk.LastStep(), rk.Dense(H, 1, seed=8, dtype="float64")]),
-            lambda rng: rng.integers(0, 9, (T, B)), id="embedding_rnn_float64", marks=GRU_RNN_NOT_LOADABLE),
+            lambda rng: rng.integers(0, 9, (T, B)), id="embedding_rnn_float64"),
         pytest.param(
             "single_gru_layer",
             lambda: rk.GRU(I, H, 2, seed=11),
-            lambda rng: _x_float(rng), id="single_gru_layer", marks=GRU_RNN_NOT_LOADABLE),
+            lambda rng: _x_float(rng), id="single_gru_layer"),
         pytest.param(
             "single_lstm_layer",
             lambda: rk.LSTM(I, H, 2, seed=11),
@@ -386,7 +380,6 @@ def test_checkpoint_restores_scheduler_state(tmp_path):
     assert opt2.lr == opt.lr == 0.25
 
 
-@GRU_RNN_NOT_LOADABLE
 def test_load_checkpoint_rebuilds_gru_model(tmp_path, rng):
     model = rk.Sequential([rk.GRU(2, 3, seed=1), rk.LastStep(), rk.Dense(3, 1, seed=2)])
     opt = rk.optim.Adam(model)
@@ -394,3 +387,35 @@ def test_load_checkpoint_rebuilds_gru_model(tmp_path, rng):
     out = rk.load_checkpoint(tmp_path / "g.safetensors")
     x = rng.standard_normal((4, 2, 2)).astype(np.float32)
     np.testing.assert_array_equal(out["model"].predict(x), model.predict(x))
+
+
+def _single_layer_checkpoint(path):
+    layer = rk.LSTM(2, 3, seed=1)
+    opt = rk.optim.Adam(layer, lr=0.01)
+    y, _ = layer(np.ones((4, 2, 2), np.float32))
+    layer.backward(np.ones_like(y))
+    opt.step()
+    rk.save_checkpoint(path, layer, opt, epoch=1)
+    return layer, opt
+
+
+def test_single_layer_checkpoint_into_existing_objects(tmp_path):
+    layer, opt = _single_layer_checkpoint(tmp_path / "c.safetensors")
+    layer2 = rk.LSTM(2, 3, seed=2)
+    opt2 = rk.optim.Adam(layer2, lr=0.5)
+    out = rk.load_checkpoint(tmp_path / "c.safetensors", layer2, opt2)
+    assert out["extra"] == {"epoch": 1} and out["optimizer"] is opt2
+    for k, v in layer.parameters().items():
+        np.testing.assert_array_equal(layer2.parameters()[k], v)
+        np.testing.assert_array_equal(opt2.state[k]["exp_avg"], opt.state[k]["exp_avg"])
+    assert opt2.lr == 0.01 and opt2.step_count == 1
+
+
+def test_single_layer_checkpoint_rebuilt_from_file(tmp_path):
+    layer, opt = _single_layer_checkpoint(tmp_path / "c.safetensors")
+    out = rk.load_checkpoint(tmp_path / "c.safetensors")
+    assert type(out["model"]) is type(layer), "a checkpoint of a bare layer gives back a bare layer"
+    assert out["optimizer"].step_count == 1
+    for k, v in layer.parameters().items():
+        np.testing.assert_array_equal(out["model"].parameters()[k], v)
+        np.testing.assert_array_equal(out["optimizer"].state[k]["exp_avg"], opt.state[k]["exp_avg"])

@@ -104,7 +104,7 @@ def _layer_classes() -> dict:
     return {name: getattr(mod, name) for mod in (layers, nn) for name in mod.__all__}
 
 
-def model_from_config(config: dict):
+def model_from_config(config: dict, path="model"):
     from .model import Sequential
     classes = _layer_classes()
     try:
@@ -112,11 +112,13 @@ def model_from_config(config: dict):
         for i, spec in enumerate(config["layers"]):
             cls = classes.get(spec["class"])
             if cls is None:
-                raise ModelFileError(f"model config: layer {i} has unknown class {spec['class']!r}")
+                raise ModelFileError(f"{path}: model config: layer {i} has unknown class {spec['class']!r}")
             layers.append(cls(**spec["config"]))
-    except (KeyError, TypeError) as exc:
-        raise ModelFileError(f"model config: malformed ({exc})") from None
-    return Sequential(layers)
+        return Sequential(layers)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{path}: model config: malformed ({exc})") from None
 
 
 def _model_of(model):
@@ -142,7 +144,7 @@ def save(model, path, metadata=None) -> None:
 def load(path):
     """Rebuild the Sequential saved at `path`; raises ModelFileError for a bad file."""
     tensors, meta = _read(path, "model")
-    model = model_from_config(json.loads(meta["rnnkit.model"]))
+    model = model_from_config(json.loads(meta["rnnkit.model"]), path)
     try:
         model.load_state_dict(tensors)
     except ValueError as exc:
@@ -159,10 +161,13 @@ def load_metadata(path) -> dict:
 def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> None:
     """Parameters, optimizer state (moments, step count, lr), scheduler state, every layer's dropout RNG
     counter, and `extra` (JSON-able values, e.g. epoch or a NumPy Generator's bit_generator.state)."""
-    model = _model_of(model)
+    # A bare layer is described as a one-layer Sequential but keeps its own parameter names (which its
+    # optimizer's state uses); load_checkpoint hands back the bare layer.
+    wrapped = _model_of(model)
     tensors = {f"model/{k}": v for k, v in model.parameters().items()}
-    meta = {"rnnkit.kind": "checkpoint", "rnnkit.model": json.dumps(model.get_config()),
-            "rnnkit.rng": json.dumps(model.rng_state), "rnnkit.extra": json.dumps(extra)}
+    meta = {"rnnkit.kind": "checkpoint", "rnnkit.model": json.dumps(wrapped.get_config()),
+            "rnnkit.layer": "1" if wrapped is not model else "0",
+            "rnnkit.rng": json.dumps(wrapped.rng_state), "rnnkit.extra": json.dumps(extra)}
     if optimizer is not None:
         state = optimizer.state_dict()
         for name, bufs in state.pop("state").items():
@@ -181,14 +186,15 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None) -> dict:
     from . import optim
     tensors, meta = _read(path, "checkpoint")
     if model is None:
-        model = model_from_config(json.loads(meta["rnnkit.model"]))
-    model = _model_of(model)
+        model = model_from_config(json.loads(meta["rnnkit.model"]), path)
+        if meta.get("rnnkit.layer") == "1":
+            model = model.layers[0]
     params = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
     try:
         model.load_state_dict(params)
     except ValueError as exc:
         raise ModelFileError(f"{path}: parameters do not match the model ({exc})") from None
-    model.rng_state = json.loads(meta["rnnkit.rng"])
+    _model_of(model).rng_state = json.loads(meta["rnnkit.rng"])
     if "rnnkit.optimizer" in meta:
         state = json.loads(meta["rnnkit.optimizer"])
         if optimizer is None:
@@ -204,7 +210,10 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None) -> dict:
             if key.startswith("optimizer/"):
                 name, buf = key[len("optimizer/"):].rsplit("/", 1)
                 state["state"].setdefault(name, {})[buf] = value
-        optimizer.load_state_dict(state)
+        try:
+            optimizer.load_state_dict(state)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: optimizer state does not match the model ({exc})") from None
     if scheduler is not None and "rnnkit.scheduler" in meta:
         scheduler.load_state_dict(json.loads(meta["rnnkit.scheduler"]))
     return {"model": model, "optimizer": optimizer, "extra": json.loads(meta["rnnkit.extra"])}

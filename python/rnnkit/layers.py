@@ -89,7 +89,7 @@ class _Recurrent(CoreModule):
                       bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
                       bidirectional=self.bidirectional, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
                       dtype=self.dtype.name, l1=self.l1, l2=self.l2, kernel_init=self.kernel_init,
-                      recurrent_init=self.recurrent_init, forget_bias=self.forget_bias)
+                      recurrent_init=self.recurrent_init)
         config.update(self._kind_config())
         return config
 
@@ -183,7 +183,7 @@ class LSTM(_Recurrent):
                          recurrent_init=recurrent_init, forget_bias=forget_bias)
 
     def _kind_config(self) -> dict:
-        return dict(peephole=self.peephole)
+        return dict(peephole=self.peephole, forget_bias=self.forget_bias)
 
     def __call__(self, x, state=None, lengths=None, training=True):
         """x: (T, B, I) or (B, T, I) with batch_first; state: (h0, c0), each (L*D, B, H), or None for zeros.

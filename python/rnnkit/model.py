@@ -190,13 +190,14 @@ class Sequential(Module):
         try:
             for epoch in range(epochs):
                 order = rng.permutation(n) if shuffle else np.arange(n)
-                total, seen, start = 0.0, 0, time.perf_counter()
+                total, weight_sum, seen, start = 0.0, 0.0, 0, time.perf_counter()
                 for lo in range(0, n, batch_size):
                     idx = order[lo:lo + batch_size]
                     xb, yb = np.take(x, idx, axis=in_axis), np.take(y, idx, axis=out_axis)
                     lb = None if lengths is None else lengths[idx]
                     out = self.seq_forward(xb, lengths=lb, training=True)
-                    value, dout = self.loss(out, yb, mask=self._mask_for(lb, out.shape, out_axis))
+                    mask = self._mask_for(lb, out.shape, out_axis)
+                    value, dout = self.loss(out, yb, mask=mask)
                     self.seq_backward(dout)
                     value += self._penalty
                     if clip_norm is not None:
@@ -206,10 +207,12 @@ class Sequential(Module):
                     if not math.isfinite(value):
                         raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch + 1}; lower the "
                                                  "learning rate or set clip_norm")
-                    total += value * len(idx)
+                    weight = float(mask.sum()) if mask is not None else len(idx)
+                    total += value * weight
+                    weight_sum += weight
                     seen += len(idx)
-                    progress.update(len(idx), epoch, total / seen, None, seen / (time.perf_counter() - start))
-                logs = {"loss": total / seen}
+                    progress.update(len(idx), epoch, total / weight_sum, None, seen / (time.perf_counter() - start))
+                logs = {"loss": total / weight_sum}  # weighted like evaluate: per sequence, or per valid step
                 if validation_data is not None:
                     logs["val_loss"] = self.evaluate(*validation_data, batch_size=batch_size)
                     history["val_loss"].append(logs["val_loss"])

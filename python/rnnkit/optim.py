@@ -223,7 +223,8 @@ class StepLR(_Schedule):
 
 
 class CosineAnnealingLR(_Schedule):
-    """lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2."""
+    """lr = eta_min + (base_lr - eta_min) (1 + cos(pi min(epoch, T_max) / T_max)) / 2: after T_max epochs the rate
+    stays at eta_min (as Keras's CosineDecay; torch's CosineAnnealingLR would rise again)."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)

@@ -4,5 +4,6 @@
 #include "rnnkit/config.hpp"
 #include "rnnkit/layers.hpp"
 #include "rnnkit/losses.hpp"
+#include "rnnkit/model.hpp"
 #include "rnnkit/optim.hpp"
 #include "rnnkit/recurrent.hpp"

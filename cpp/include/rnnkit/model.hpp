@@ -1,0 +1,80 @@
+// A trained model for inference in C++ programs: load the .safetensors file Python's `model.save` writes,
+// predict whole sequences, or stream one time step at a time with explicit state.
+// Shape legend: see rnnkit/config.hpp. Inputs follow the model's convention: (T, B, I), or (B, T, I) when its
+// recurrent layers were built with batch_first=True. Every error is an exception with a clear message.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rnnkit/config.hpp"
+#include "rnnkit/layers.hpp"
+
+namespace rnnkit {
+inline namespace v0 {
+
+class Model {
+public:
+    // Streaming state: the recurrent layers' (h, c) for a batch of B independent streams.
+    struct State {
+        int batch = 0;
+        std::vector<std::vector<float>> h, c;  // per recurrent layer: [L*D, B, H]
+    };
+
+    Model();
+    ~Model();
+    Model(Model&&) noexcept;
+    Model& operator=(Model&&) noexcept;
+
+    // Reads a model file; throws std::invalid_argument for a missing, truncated, corrupted or unsupported file
+    // (every length and offset is checked; the file's CRC-32 must match). float64 models are converted to float32.
+    static Model load(const std::string& path);
+    // Writes a file that `rnnkit.load` (Python) and Model::load read; atomic (temporary file + rename).
+    void save(const std::string& path) const;
+
+    // Building a model in C++ (parameters initialised like torch from each config's seed); mirrors
+    // rnnkit.Sequential. Recurrent layers must come with batch_first consistent across the model.
+    void add_recurrent(const LayerConfig& config, bool batch_first = false);
+    void add_dense(int in_features, int out_features, Activation activation = Activation::None, bool bias = true,
+                   std::uint64_t seed = 0);
+    void add_embedding(int num_embeddings, int embedding_dim, std::uint64_t seed = 0);
+    void add_dropout(double p);   // identity at inference
+    void add_last_step();         // (T, B, F) -> (B, F): each sequence's last valid step
+
+    // Parameters by name ("<layer index>.<torch name>"), their shapes, and mutable data.
+    std::vector<std::string> parameter_names() const;
+    std::vector<std::int64_t> parameter_shape(const std::string& name) const;
+    float* parameter(const std::string& name);
+
+    std::size_t num_layers() const;
+    int input_size() const;          // features per step (1 for token ids with an Embedding first)
+    int output_size() const;         // features of the last layer
+    bool batch_first() const;
+    bool sequence_output() const;    // true: output (T, B, O) [or (B, T, O)]; false: (B, O) after LastStep
+    bool takes_tokens() const;       // true when the first layer is an Embedding: x holds token ids
+    const std::string& metadata_json() const;  // the JSON the Python side stored with save(metadata=...)
+    // A number inside that JSON by dotted path, e.g. "forecaster.lookback"; throws if absent or not a number.
+    double metadata_number(const std::string& dotted_path) const;
+
+    // Whole sequences. x: (T, B, I) or (B, T, I) as above (token ids as floats for an Embedding first);
+    // lengths: B values in 1..T or nullptr. y: (T, B, O) / (B, T, O), or (B, O) after a LastStep.
+    void predict(float* y, const float* x, int T, int B, const int* lengths = nullptr);
+    std::size_t output_elements(int T, int B) const;
+
+    // Streaming: feeding a sequence one step at a time gives the same outputs as predict on the whole
+    // sequence (the output after step t is what predict returns for the sequence cut at t).
+    // x_t: (B, I); y_t: (B, O). Needs unidirectional recurrent layers.
+    State new_state(int batch) const;
+    void step(float* y_t, const float* x_t, State& state);
+
+private:
+    struct Layer;
+    std::vector<std::unique_ptr<Layer>> layers_;
+    std::string metadata_json_ = "{}";
+    void check_ready() const;
+};
+
+}  // namespace v0
+}  // namespace rnnkit
