@@ -14,7 +14,7 @@ __version__ = _core.__version__
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
            "Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
-           "get_num_threads", "__version__"]
+           "get_num_threads", "cmake_dir", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
@@ -25,3 +25,19 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     return _core.get_num_threads()
+
+
+def cmake_dir() -> str:
+    """The prefix to put on CMAKE_PREFIX_PATH so that C++ projects find this installation with
+    `find_package(rnnkit CONFIG REQUIRED)` (headers, static library and rnnkit::rnnkit target)."""
+    import os
+    candidates = [os.path.dirname(os.path.abspath(__file__))]
+    try:  # editable installs keep the compiled files apart from the sources
+        candidates.append(os.path.dirname(os.path.abspath(_core.__file__)))
+    except AttributeError:
+        pass
+    for prefix in candidates:
+        if os.path.isfile(os.path.join(prefix, "lib", "cmake", "rnnkit", "rnnkitConfig.cmake")):
+            return prefix
+    raise RuntimeError("rnnkit: this installation carries no CMake package (lib/cmake/rnnkit); install the wheel "
+                       "with `pip install .` rather than an editable install without it")

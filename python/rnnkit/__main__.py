@@ -99,6 +99,8 @@ def _common(p, lookback, season, epochs):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="rnnkit", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--cmake-dir", action="store_true",
+                        help="print the prefix for CMAKE_PREFIX_PATH to use rnnkit from C++ (find_package(rnnkit))")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="train an LSTM forecaster on weekly Mauna Loa CO2")
     _common(demo, lookback=52, season=52, epochs=30)
@@ -117,6 +119,10 @@ def main(argv=None) -> int:
     predict.add_argument("--column", required=True, help="name of the numeric column")
     predict.set_defaults(run=_predict)
     args = parser.parse_args(argv)
+    if args.cmake_dir:
+        from . import cmake_dir
+        print(cmake_dir())
+        return 0
     if args.command is None:
         parser.print_help()
         return 2
