@@ -1,0 +1,273 @@
+"""Benchmark rnnkit against torch.nn (training and inference) and onnxruntime (inference), same process,
+same thread count, warmed up, best of N. Prints a table and writes bench/RESULTS.md.
+
+    python bench/run.py [--quick] [--threads 2] [--repeat 7] [--out bench/RESULTS.md]
+
+Peers: torch (CPU; its LSTM runs on oneDNN) and onnxruntime's LSTM/GRU/RNN nodes with the same weights.
+ratio = rnnkit time / best peer time (lower is better). GFLOP/s counts the GEMM work only: forward
+2*T*B*(I+H)*G per layer and direction (G = 4H LSTM, 3H GRU, H RNN); training = 3x forward. "GEMM %" is that
+rate over the fp32 GEMM rate (torch.mm, 2048^3) measured in the same run. Peak memory is the growth of the
+process's peak RSS during one training step (Linux /proc/self/clear_refs), rnnkit vs torch.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+TRAIN_CASES = [  # (name, kind, T, B, I, H, layers, bidirectional)
+    ("LSTM", "lstm", 150, 16, 256, 256, 1, False),
+    ("LSTM", "lstm", 25, 64, 512, 512, 1, False),
+    ("LSTM", "lstm", 25, 32, 1024, 1024, 1, False),
+    ("GRU", "gru", 100, 32, 512, 512, 1, False),
+    ("RNN-tanh", "rnn", 50, 16, 1024, 1024, 1, False),
+    ("LSTM 3L bidir", "lstm", 87, 32, 1, 512, 3, True),
+    ("LSTM 2L", "lstm", 2000, 8, 256, 256, 2, False),
+]
+INFER_CASES = [
+    ("LSTM", "lstm", 150, 1, 256, 256, 1, False),
+    ("LSTM", "lstm", 25, 1, 1024, 1024, 1, False),
+    ("LSTM", "lstm", 25, 64, 512, 512, 1, False),
+    ("GRU", "gru", 187, 1, 512, 512, 1, False),
+]
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def flops(kind, T, B, I, H, layers, bidir):
+    D = 2 if bidir else 1
+    G = GATES[kind] * H
+    total = 0
+    for layer in range(layers):
+        inp = I if layer == 0 else D * H
+        total += D * 2 * T * B * (inp + H) * G
+    return total
+
+
+def best_of(fn, repeat, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def make_pair(kind, I, H, layers, bidir):
+    import torch
+    import rnnkit as rk
+    if kind == "lstm":
+        tm = torch.nn.LSTM(I, H, layers, bidirectional=bidir)
+        rm = rk.LSTM(I, H, layers, bidirectional=bidir)
+    elif kind == "gru":
+        tm = torch.nn.GRU(I, H, layers, bidirectional=bidir)
+        rm = rk.GRU(I, H, layers, bidirectional=bidir)
+    else:
+        tm = torch.nn.RNN(I, H, layers, nonlinearity="tanh", bidirectional=bidir)
+        rm = rk.RNN(I, H, layers, bidirectional=bidir)
+    rm.load_state_dict(tm.state_dict())
+    return tm, rm
+
+
+def onnx_session(kind, tm, I, H, threads):
+    """An onnxruntime session running one LSTM/GRU/RNN node with torch's weights (single layer, forward)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    sd = {k: v.detach().numpy() for k, v in tm.state_dict().items()}
+    W, R = sd["weight_ih_l0"], sd["weight_hh_l0"]
+    b = np.concatenate([sd["bias_ih_l0"], sd["bias_hh_l0"]])
+    if kind == "lstm":  # torch i f g o -> onnx i o f c
+        order = [0, 3, 1, 2]
+    elif kind == "gru":  # torch r z n -> onnx z r h
+        order = [1, 0, 2]
+    else:
+        order = [0]
+
+    def reorder(m):
+        blocks = np.split(m, len(order), axis=0)
+        return np.concatenate([blocks[k] for k in order], axis=0)
+
+    Wo, Ro = reorder(W)[None], reorder(R)[None]
+    half = len(b) // 2
+    Bo = np.concatenate([reorder(b[:half]), reorder(b[half:])])[None]
+    op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[kind]
+    attrs = {"hidden_size": H}
+    if kind == "gru":
+        attrs["linear_before_reset"] = 1
+    node = helper.make_node(op, ["X", "W", "R", "B"], ["Y"], **attrs)
+    graph = helper.make_graph([node], "rnn", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, None, I])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(a.astype(np.float32), n) for a, n in
+                               ((Wo, "W"), (Ro, "R"), (Bo, "B"))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def peak_growth_mib(fn):
+    """Growth of the peak RSS while fn runs (MiB), or None where /proc/self/clear_refs is not available."""
+    def rss(field):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1]) / 1024
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
+    before = rss("VmRSS:")
+    fn()
+    return rss("VmHWM:") - before
+
+
+def gemm_rate(threads, repeat):
+    import torch
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    t = best_of(lambda: torch.mm(a, b), repeat)
+    return 2 * n ** 3 / t / 1e9
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats and shorter long cases")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=None, help="best of N (default 7, --quick 3)")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
+    parser.add_argument("--only", default=None, help="run cases whose label contains this text")
+    args = parser.parse_args(argv)
+    repeat = args.repeat or (3 if args.quick else 7)
+
+    import torch
+    import rnnkit as rk
+    torch.set_num_threads(args.threads)
+    rk.set_num_threads(args.threads)
+    try:
+        import onnxruntime  # noqa: F401
+        have_ort = True
+    except ImportError:
+        have_ort = False
+        print("onnxruntime not installed: inference compares with torch only (pip install onnx onnxruntime)")
+
+    gemm = gemm_rate(args.threads, repeat)
+    print(f"fp32 GEMM (torch.mm 2048^3, {args.threads} threads): {gemm:.0f} GFLOP/s")
+    rows = []
+    rng = np.random.default_rng(0)
+
+    for mode, cases in (("train", TRAIN_CASES), ("infer", INFER_CASES)):
+        for name, kind, T, B, I, H, layers, bidir in cases:
+            if args.quick and T > 500:
+                T = 500
+            label = f"{mode} {name} T={T} B={B} I={I} H={H}"
+            if args.only and args.only not in label:
+                continue
+            tm, rm = make_pair(kind, I, H, layers, bidir)
+            x = rng.standard_normal((T, B, I)).astype(np.float32)
+            xt = torch.from_numpy(x)
+            work = flops(kind, T, B, I, H, layers, bidir) * (3 if mode == "train" else 1)
+            times = {}
+            if mode == "train":
+                dy = np.ones((T, B, (2 if bidir else 1) * H), np.float32)
+                dyt = torch.from_numpy(dy)
+                xg = xt.clone().requires_grad_(True)
+
+                def rk_step():
+                    y, _ = rm(x)
+                    rm.backward(dy)
+
+                def torch_step():
+                    y, _ = tm(xg)
+                    y.backward(dyt)
+
+                times["rnnkit"] = best_of(rk_step, repeat)
+                times["torch"] = best_of(torch_step, repeat)
+                mem_rk = peak_growth_mib(rk_step)
+                mem_torch = peak_growth_mib(torch_step)
+            else:
+                times["rnnkit"] = best_of(lambda: rm(x, training=False), repeat)
+                with torch.inference_mode():
+                    times["torch"] = best_of(lambda: tm(xt), repeat)
+                if have_ort and layers == 1 and not bidir:
+                    sess = onnx_session(kind, tm, I, H, args.threads)
+                    y_ort = sess.run(None, {"X": x})[0]  # (T, 1, B, H)
+                    y_rk, _ = rm(x, training=False)
+                    err = float(np.abs(y_ort[:, 0] - y_rk).max())
+                    if err > 1e-4:
+                        print(f"  warning: onnxruntime and rnnkit outputs differ by {err:.2e}")
+                    times["onnxruntime"] = best_of(lambda: sess.run(None, {"X": x}), repeat)
+                mem_rk = mem_torch = None
+            peers = {k: v for k, v in times.items() if k != "rnnkit"}
+            best_peer = min(peers, key=peers.get)
+            ratio = times["rnnkit"] / peers[best_peer]
+            rate = work / times["rnnkit"] / 1e9
+            row = dict(label=label, mode=mode, times=times, best_peer=best_peer, ratio=ratio, gflops=rate,
+                       gemm_pct=100 * rate / gemm, mem_rk=mem_rk, mem_torch=mem_torch,
+                       layers=layers, bidir=bidir)
+            rows.append(row)
+            peer_text = "  ".join(f"{k} {v * 1e3:8.2f} ms" for k, v in peers.items())
+            mem = "" if mem_rk is None else f"  peak MiB rnnkit {mem_rk:.0f} torch {mem_torch:.0f}"
+            print(f"{label:44s} {layers}L{'bi' if bidir else ''}  rnnkit {times['rnnkit'] * 1e3:8.2f} ms  "
+                  f"{peer_text}  ratio {ratio:.2f}  {rate:.0f} GFLOP/s ({100 * rate / gemm:.0f}% GEMM){mem}",
+                  flush=True)
+    write_results(args, rows, gemm, repeat)
+
+
+def machine():
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor()
+    return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def write_results(args, rows, gemm, repeat):
+    import torch
+    import rnnkit as rk
+    try:
+        import onnxruntime
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = "not installed"
+    command = "python bench/run.py" + (" --quick" if args.quick else "") + f" --threads {args.threads}" + (
+        f" --repeat {args.repeat}" if args.repeat else "") + (f" --only '{args.only}'" if args.only else "")
+    lines = [
+        "# rnnkit benchmark results", "",
+        f"- command: `{command}`",
+        f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+        f"- machine: {machine()}",
+        f"- versions: rnnkit {rk.__version__}, torch {torch.__version__}, onnxruntime {ort_version}, "
+        f"numpy {np.__version__}, Python {platform.python_version()}",
+        f"- threads: {args.threads} for every library; warm, best of {repeat}",
+        f"- fp32 GEMM rate in this run (torch.mm 2048^3): {gemm:.0f} GFLOP/s", "",
+        "ratio = rnnkit time / best peer time (lower is better); training = forward + BPTT of the whole sequence.", "",
+        "| case | layers | rnnkit ms | torch ms | onnxruntime ms | ratio vs best | rnnkit GFLOP/s | % of GEMM | "
+        "peak MiB rnnkit / torch |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t = r["times"]
+        ort_ms = f"{t['onnxruntime'] * 1e3:.2f}" if "onnxruntime" in t else "-"
+        mem = "-" if r["mem_rk"] is None else f"{r['mem_rk']:.0f} / {r['mem_torch']:.0f}"
+        lines.append(f"| {r['label']} | {r['layers']}{' bidir' if r['bidir'] else ''} | {t['rnnkit'] * 1e3:.2f} | "
+                     f"{t['torch'] * 1e3:.2f} | {ort_ms} | {r['ratio']:.2f} ({r['best_peer']}) | {r['gflops']:.0f} | "
+                     f"{r['gemm_pct']:.0f}% | {mem} |")
+    with open(args.out + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(args.out + ".tmp", args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
