@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "packed_matmul.hpp"
 #include "pointwise.hpp"
 
 namespace rnnkit {
@@ -28,6 +29,11 @@ void gru_forward(const SeqForward<S>& a) {
     const S* R_n = a.R + std::size_t(2) * H * H;                        // [H, H]
     S* pre_base = a.training ? a.gates : scratch.data();
     std::vector<S> masked(a.hmask ? BH : 0);                            // [B, H] h_prev * hmask
+    // Packed once: R^T for every gate (linear_before_reset), or R_rz^T and R_n^T apart.
+    PackedWeights<S> WT, RT, RnT;
+    pack_weights(WT, a.W, I, true, I, G);
+    pack_weights(RT, a.R, H, true, H, a.linear_before_reset ? G : 2 * H);
+    if (!a.linear_before_reset) pack_weights(RnT, R_n, H, true, H, H);
 
     set_state(a.h + initial_slot(T, a.reverse, a.training) * BH, a.h0, int(BH));
 
@@ -36,7 +42,7 @@ void gru_forward(const SeqForward<S>& a) {
         const int t_lo = a.reverse ? T - s0 - n : s0;
         S* pre = pre_base + (a.training ? t_lo * BL : 0);
         // pre[t][:, 0:3H] = x[t] W^T + b_ih for every t of the chunk (b_hh joins in the step)
-        project_inputs<S>(pre, LD, a.x + std::size_t(t_lo) * B * I, a.W, a.bW, nullptr, n * B, I, G);
+        project_inputs<S>(pre, LD, a.x + std::size_t(t_lo) * B * I, WT, a.bW, nullptr, n * B, I, G);
 
         for (int k = 0; k < n; ++k) {
             const Step st = step_at(s0 + k, T, a.reverse, a.training);
@@ -46,7 +52,7 @@ void gru_forward(const SeqForward<S>& a) {
             S* gh = hidden.data();
             const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
             // gh[:, 0:2H] = h_rec R_rz^T, and with linear_before_reset also gh[:, 2H:3H] = h_rec R_n^T
-            gemm<S>(false, true, B, a.linear_before_reset ? G : 2 * H, H, S(1), h_rec, H, a.R, H, S(0), gh, G);
+            packed_matmul(gh, G, h_rec, H, RT, B, false);
 
             // r = σ(g_r + gh_r + b_hr);  z = σ(g_z + gh_z + b_hz)
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
@@ -68,7 +74,7 @@ void gru_forward(const SeqForward<S>& a) {
             }
             // without linear_before_reset: gh[:, 2H:3H] = (r * h_rec) R_n^T
             if (!a.linear_before_reset)
-                gemm<S>(false, true, B, H, H, S(1), g + 3 * H, LD, R_n, H, S(0), gh + 2 * H, G);
+                packed_matmul(gh + 2 * H, G, g + 3 * H, LD, RnT, B, false);
 
             // n = tanh(g_n + r q)  or  tanh(g_n + gh_n + b_hn);   h = (1 - z) n + z h_prev
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
@@ -87,7 +93,7 @@ void gru_forward(const SeqForward<S>& a) {
                 for (int j = 0; j < H; ++j) {
                     const S r = gb[j], z = gb[H + j];
                     const S hidden_n = a.linear_before_reset ? r * gb[3 * H + j] : ghb[2 * H + j] + bR[2 * H + j];
-                    const S nn = std::tanh(gb[2 * H + j] + hidden_n);
+                    const S nn = tanh_(gb[2 * H + j] + hidden_n);
                     const S h = (S(1) - z) * nn + z * hp[j];
                     gb[2 * H + j] = nn;
                     hc[j] = h;
@@ -114,6 +120,9 @@ void gru_backward(const SeqBackward<S>& a) {
     S* dh_rec = drh + BH;
     set_state(dh, a.dh_n, int(BH));
     const S* R_n = a.R + std::size_t(2) * H * H;
+    PackedWeights<S> Rrz, Rn;  // R_rz [2H, H] and R_n [H, H], packed once
+    pack_weights(Rrz, a.R, H, false, 2 * H, H);
+    pack_weights(Rn, R_n, H, false, H, H);
 
     for (int s = T - 1; s >= 0; --s) {
         const Step st = step_at(s, T, a.reverse, true);
@@ -156,10 +165,10 @@ void gru_backward(const SeqBackward<S>& a) {
         // dh_rec first and then dh_next += dh_rec * hmask.
         S* drec = a.hmask ? dh_rec : dh_next;
         if (a.linear_before_reset) {
-            gemm<S>(false, false, B, H, H, S(1), dg + 3 * H, LD, R_n, H, a.hmask ? S(0) : S(1), drec, H);  // dq R_n
+            packed_matmul(drec, H, dg + 3 * H, LD, Rn, B, a.hmask == nullptr);  // dq R_n
         } else {
             // d(r h_rec) = dq R_n;  dr' = d(r h_rec) h_rec r(1-r);  d(h_rec) += d(r h_rec) r
-            gemm<S>(false, false, B, H, H, S(1), dg + 3 * H, LD, R_n, H, S(0), drh, H);
+            packed_matmul(drh, H, dg + 3 * H, LD, Rn, B, false);
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
             for (int b = 0; b < B; ++b) {
                 const std::size_t row = b * std::size_t(H);
@@ -182,7 +191,7 @@ void gru_backward(const SeqBackward<S>& a) {
                 }
             }
         }
-        gemm<S>(false, false, B, H, 2 * H, S(1), dg, LD, a.R, H, S(1), drec, H);  // += [dr' dz'] R_rz
+        packed_matmul(drec, H, dg, LD, Rrz, B, true);  // += [dr' dz'] R_rz
         if (a.hmask) add_masked(dh_next, dh_rec, a.hmask, BH);
         std::swap(dh, dh_next);
     }
@@ -193,7 +202,9 @@ void gru_backward(const SeqBackward<S>& a) {
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     const S* dG = dgates.data();
-    gemm<S>(false, false, TB, I, G, S(1), dG, LD, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
+    PackedWeights<S> Wp;  // W [3H, I]
+    pack_weights(Wp, a.W, I, false, G, I);
+    packed_matmul(a.dx, I, dG, LD, Wp, TB, a.dx_accumulate);
     gemm<S>(true, false, G, I, TB, S(1), dG, LD, a.x, I, S(1), a.dW, I);
     gemm<S>(true, false, 2 * H, H, TB, S(1), dG, LD, h_prev_all, H, S(1), a.dR, H);
     if (a.linear_before_reset)

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "packed_matmul.hpp"
 #include "pointwise.hpp"
 
 namespace rnnkit {
@@ -22,6 +23,9 @@ void lstm_forward(const SeqForward<S>& a) {
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;                         // [H] each
     S* pre_base = a.training ? a.gates : scratch.data();
     std::vector<S> masked(a.hmask ? BH : 0);                              // [B, H] h_prev * hmask
+    PackedWeights<S> WT, RT;                                              // W^T [I, G], R^T [H, G], packed once
+    pack_weights(WT, a.W, I, true, I, G);
+    pack_weights(RT, a.R, H, true, H, G);
 
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));
@@ -32,7 +36,7 @@ void lstm_forward(const SeqForward<S>& a) {
         const int t_lo = a.reverse ? T - s0 - n : s0;  // the chunk covers times [t_lo, t_lo + n)
         S* pre = pre_base + (a.training ? t_lo * BG : 0);
         // pre[t] = x[t] W^T + b_ih + b_hh for every t of the chunk: one GEMM over n*B rows
-        project_inputs(pre, G, a.x + std::size_t(t_lo) * B * I, a.W, a.bW, a.bR, n * B, I, G);
+        project_inputs(pre, G, a.x + std::size_t(t_lo) * B * I, WT, a.bW, a.bR, n * B, I, G);
 
         for (int k = 0; k < n; ++k) {
             const Step st = step_at(s0 + k, T, a.reverse, a.training);
@@ -42,7 +46,7 @@ void lstm_forward(const SeqForward<S>& a) {
             S* h_cur = a.h + st.cur * BH;
             S* c_cur = a.c + st.cur * BH;
             const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
-            gemm<S>(false, true, B, G, H, S(1), h_rec, H, a.R, H, S(1), g, G);  // g += h_rec R^T
+            packed_matmul(g, G, h_rec, H, RT, B, true);                      // g += h_rec R^T
 
             // i = σ(g_i + p_i c_prev)   f = σ(g_f + p_f c_prev)   z = tanh(g_g)
             // c = f c_prev + i z        o = σ(g_o + p_o c)        h = o tanh(c)
@@ -64,10 +68,10 @@ void lstm_forward(const SeqForward<S>& a) {
                 for (int j = 0; j < H; ++j) {
                     const S i = sigmoid(gb[j] + Pi[j] * cp[j]);
                     const S f = sigmoid(gb[H + j] + Pf[j] * cp[j]);
-                    const S z = std::tanh(gb[2 * H + j]);
+                    const S z = tanh_(gb[2 * H + j]);
                     const S c = f * cp[j] + i * z;
                     const S o = sigmoid(gb[3 * H + j] + Po[j] * c);
-                    const S h = o * std::tanh(c);
+                    const S h = o * tanh_(c);
                     gb[j] = i;
                     gb[H + j] = f;
                     gb[2 * H + j] = z;
@@ -100,6 +104,8 @@ void lstm_backward(const SeqBackward<S>& a) {
     std::vector<S> no_peephole(a.P ? 0 : std::size_t(3) * H, S(0));
     const S* P = a.P ? a.P : no_peephole.data();
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;
+    PackedWeights<S> Rp;  // R [G, H], packed once
+    pack_weights(Rp, a.R, H, false, G, H);
 
     for (int s = T - 1; s >= 0; --s) {
         const Step st = step_at(s, T, a.reverse, true);
@@ -129,7 +135,7 @@ void lstm_backward(const SeqBackward<S>& a) {
 #pragma omp simd
             for (int j = 0; j < H; ++j) {
                 const S i = gb[j], f = gb[H + j], z = gb[2 * H + j], o = gb[3 * H + j];
-                const S tc = std::tanh(cc[j]);
+                const S tc = tanh_(cc[j]);
                 const S dht = dhb[j] + dyb[j];
                 const S dop = dht * tc * o * (S(1) - o);
                 const S dct = dcb[j] + dht * o * (S(1) - tc * tc) + dop * Po[j];
@@ -145,10 +151,10 @@ void lstm_backward(const SeqBackward<S>& a) {
             }
         }
         if (a.hmask) {  // dh_prev += (dgates R) * hmask
-            gemm<S>(false, false, B, H, G, S(1), dg, G, a.R, H, S(0), dh_rec, H);
+            packed_matmul(dh_rec, H, dg, G, Rp, B, false);
             add_masked(dh_next, dh_rec, a.hmask, BH);
         } else {        // dh_prev += dgates R
-            gemm<S>(false, false, B, H, G, S(1), dg, G, a.R, H, S(1), dh_next, H);
+            packed_matmul(dh_next, H, dg, G, Rp, B, true);
         }
         std::swap(dh, dh_next);
     }
@@ -158,7 +164,9 @@ void lstm_backward(const SeqBackward<S>& a) {
     // Weight gradients: large GEMMs over all T*B rows at once.
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
-    gemm<S>(false, false, TB, I, G, S(1), dgates.data(), G, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
+    PackedWeights<S> Wp;  // W [G, I]
+    pack_weights(Wp, a.W, I, false, G, I);
+    packed_matmul(a.dx, I, dgates.data(), G, Wp, TB, a.dx_accumulate);                 // dx (+)= dG W
     gemm<S>(true, false, G, I, TB, S(1), dgates.data(), G, a.x, I, S(1), a.dW, I);     // dW += dG^T x
     gemm<S>(true, false, G, H, TB, S(1), dgates.data(), G, h_prev_all, H, S(1), a.dR, H);  // dR += dG^T h_rec
     if (a.dbW) add_column_sums(a.dbW, dgates.data(), TB, G, G);

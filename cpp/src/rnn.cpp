@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "packed_matmul.hpp"
 #include "pointwise.hpp"
 
 namespace rnnkit {
@@ -19,13 +20,16 @@ void rnn_forward(const SeqForward<S>& a) {
     std::vector<S> scratch(a.training ? 0 : std::size_t(chunk) * BH);
     S* pre_base = a.training ? a.gates : scratch.data();
     std::vector<S> masked(a.hmask ? BH : 0);
+    PackedWeights<S> WT, RT;  // W^T [I, H] and R^T [H, H], packed once
+    pack_weights(WT, a.W, I, true, I, H);
+    pack_weights(RT, a.R, H, true, H, H);
     set_state(a.h + initial_slot(T, a.reverse, a.training) * BH, a.h0, int(BH));
 
     for (int s0 = 0; s0 < T; s0 += chunk) {
         const int n = std::min(chunk, T - s0);
         const int t_lo = a.reverse ? T - s0 - n : s0;
         S* pre = pre_base + (a.training ? t_lo * BH : 0);
-        project_inputs(pre, H, a.x + std::size_t(t_lo) * B * I, a.W, a.bW, a.bR, n * B, I, H);
+        project_inputs(pre, H, a.x + std::size_t(t_lo) * B * I, WT, a.bW, a.bR, n * B, I, H);
 
         for (int k = 0; k < n; ++k) {
             const Step st = step_at(s0 + k, T, a.reverse, a.training);
@@ -33,7 +37,7 @@ void rnn_forward(const SeqForward<S>& a) {
             const S* h_prev = a.h + st.prev * BH;
             S* h_cur = a.h + st.cur * BH;
             const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
-            gemm<S>(false, true, B, H, H, S(1), h_rec, H, a.R, H, S(1), g, H);  // g += h_rec R^T
+            packed_matmul(g, H, h_rec, H, RT, B, true);  // g += h_rec R^T
 
             // h = tanh(g) or max(g, 0)
 #pragma omp parallel for if (long(BH) >= kParallelPointwise)
@@ -49,7 +53,7 @@ void rnn_forward(const SeqForward<S>& a) {
                 }
 #pragma omp simd
                 for (int j = 0; j < H; ++j) {
-                    const S h = a.relu ? std::max(gb[j], S(0)) : std::tanh(gb[j]);
+                    const S h = a.relu ? std::max(gb[j], S(0)) : tanh_(gb[j]);
                     gb[j] = h;
                     hc[j] = h;
                     yb[j] = h;
@@ -71,6 +75,8 @@ void rnn_backward(const SeqBackward<S>& a) {
     S* dh_next = dh + BH;
     S* dh_rec = dh_next + BH;
     set_state(dh, a.dh_n, int(BH));
+    PackedWeights<S> Rp;
+    pack_weights(Rp, a.R, H, false, H, H);
 
     for (int s = T - 1; s >= 0; --s) {
         const Step st = step_at(s, T, a.reverse, true);
@@ -98,10 +104,10 @@ void rnn_backward(const SeqBackward<S>& a) {
             }
         }
         if (a.hmask) {
-            gemm<S>(false, false, B, H, H, S(1), dg, H, a.R, H, S(0), dh_rec, H);
+            packed_matmul(dh_rec, H, dg, H, Rp, B, false);
             add_masked(dh_next, dh_rec, a.hmask, BH);
         } else {
-            gemm<S>(false, false, B, H, H, S(1), dg, H, a.R, H, S(1), dh_next, H);
+            packed_matmul(dh_next, H, dg, H, Rp, B, true);
         }
         std::swap(dh, dh_next);
     }
@@ -110,7 +116,9 @@ void rnn_backward(const SeqBackward<S>& a) {
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);
     const S* dG = dgates.data();
-    gemm<S>(false, false, TB, I, H, S(1), dG, H, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
+    PackedWeights<S> Wp;  // W [H, I]
+    pack_weights(Wp, a.W, I, false, H, I);
+    packed_matmul(a.dx, I, dG, H, Wp, TB, a.dx_accumulate);
     gemm<S>(true, false, H, I, TB, S(1), dG, H, a.x, I, S(1), a.dW, I);
     gemm<S>(true, false, H, H, TB, S(1), dG, H, h_prev_all, H, S(1), a.dR, H);
     if (a.dbW) add_column_sums(a.dbW, dG, TB, H, H);
