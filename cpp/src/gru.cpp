@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "kernels.hpp"
-#include "packed_matmul.hpp"
+#include "weights.hpp"
 #include "pointwise.hpp"
 
 namespace rnnkit {
@@ -30,10 +30,10 @@ void gru_forward(const SeqForward<S>& a) {
     S* pre_base = a.training ? a.gates : scratch.data();
     std::vector<S> masked(a.hmask ? BH : 0);                            // [B, H] h_prev * hmask
     // Packed once: R^T for every gate (linear_before_reset), or R_rz^T and R_n^T apart.
-    PackedWeights<S> WT, RT, RnT;
-    pack_weights(WT, a.W, I, true, I, G);
-    pack_weights(RT, a.R, H, true, H, a.linear_before_reset ? G : 2 * H);
-    if (!a.linear_before_reset) pack_weights(RnT, R_n, H, true, H, H);
+    const bool pack = worth_packing(T, B);
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack);
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, a.linear_before_reset ? G : 2 * H, pack);
+    const auto RnT = WeightOperand<S>::transposed(R_n, H, H, H, pack && !a.linear_before_reset);
 
     set_state(a.h + initial_slot(T, a.reverse, a.training) * BH, a.h0, int(BH));
 
@@ -52,7 +52,7 @@ void gru_forward(const SeqForward<S>& a) {
             S* gh = hidden.data();
             const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
             // gh[:, 0:2H] = h_rec R_rz^T, and with linear_before_reset also gh[:, 2H:3H] = h_rec R_n^T
-            packed_matmul(gh, G, h_rec, H, RT, B, false);
+            RT.multiply(gh, G, h_rec, H, B, false);
 
             // r = σ(g_r + gh_r + b_hr);  z = σ(g_z + gh_z + b_hz)
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
@@ -74,7 +74,7 @@ void gru_forward(const SeqForward<S>& a) {
             }
             // without linear_before_reset: gh[:, 2H:3H] = (r * h_rec) R_n^T
             if (!a.linear_before_reset)
-                packed_matmul(gh + 2 * H, G, g + 3 * H, LD, RnT, B, false);
+                RnT.multiply(gh + 2 * H, G, g + 3 * H, LD, B, false);
 
             // n = tanh(g_n + r q)  or  tanh(g_n + gh_n + b_hn);   h = (1 - z) n + z h_prev
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
@@ -120,9 +120,8 @@ void gru_backward(const SeqBackward<S>& a) {
     S* dh_rec = drh + BH;
     set_state(dh, a.dh_n, int(BH));
     const S* R_n = a.R + std::size_t(2) * H * H;
-    PackedWeights<S> Rrz, Rn;  // R_rz [2H, H] and R_n [H, H], packed once
-    pack_weights(Rrz, a.R, H, false, 2 * H, H);
-    pack_weights(Rn, R_n, H, false, H, H);
+    const auto Rrz = WeightOperand<S>::direct(a.R, H, 2 * H, H);  // R_rz [2H, H]
+    const auto Rn = WeightOperand<S>::direct(R_n, H, H, H);        // R_n [H, H]
 
     for (int s = T - 1; s >= 0; --s) {
         const Step st = step_at(s, T, a.reverse, true);
@@ -165,10 +164,10 @@ void gru_backward(const SeqBackward<S>& a) {
         // dh_rec first and then dh_next += dh_rec * hmask.
         S* drec = a.hmask ? dh_rec : dh_next;
         if (a.linear_before_reset) {
-            packed_matmul(drec, H, dg + 3 * H, LD, Rn, B, a.hmask == nullptr);  // dq R_n
+            Rn.multiply(drec, H, dg + 3 * H, LD, B, a.hmask == nullptr);  // dq R_n
         } else {
             // d(r h_rec) = dq R_n;  dr' = d(r h_rec) h_rec r(1-r);  d(h_rec) += d(r h_rec) r
-            packed_matmul(drh, H, dg + 3 * H, LD, Rn, B, false);
+            Rn.multiply(drh, H, dg + 3 * H, LD, B, false);
 #pragma omp parallel for if (long(BL) >= kParallelPointwise)
             for (int b = 0; b < B; ++b) {
                 const std::size_t row = b * std::size_t(H);
@@ -191,7 +190,7 @@ void gru_backward(const SeqBackward<S>& a) {
                 }
             }
         }
-        packed_matmul(drec, H, dg, LD, Rrz, B, true);  // += [dr' dz'] R_rz
+        Rrz.multiply(drec, H, dg, LD, B, true);  // += [dr' dz'] R_rz
         if (a.hmask) add_masked(dh_next, dh_rec, a.hmask, BH);
         std::swap(dh, dh_next);
     }
@@ -202,9 +201,7 @@ void gru_backward(const SeqBackward<S>& a) {
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     const S* dG = dgates.data();
-    PackedWeights<S> Wp;  // W [3H, I]
-    pack_weights(Wp, a.W, I, false, G, I);
-    packed_matmul(a.dx, I, dG, LD, Wp, TB, a.dx_accumulate);
+    WeightOperand<S>::direct(a.W, I, G, I).multiply(a.dx, I, dG, LD, TB, a.dx_accumulate);  // dx (+)= dG W
     gemm<S>(true, false, G, I, TB, S(1), dG, LD, a.x, I, S(1), a.dW, I);
     gemm<S>(true, false, 2 * H, H, TB, S(1), dG, LD, h_prev_all, H, S(1), a.dR, H);
     if (a.linear_before_reset)

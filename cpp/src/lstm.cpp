@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "kernels.hpp"
-#include "packed_matmul.hpp"
+#include "weights.hpp"
 #include "pointwise.hpp"
 
 namespace rnnkit {
@@ -23,9 +23,9 @@ void lstm_forward(const SeqForward<S>& a) {
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;                         // [H] each
     S* pre_base = a.training ? a.gates : scratch.data();
     std::vector<S> masked(a.hmask ? BH : 0);                              // [B, H] h_prev * hmask
-    PackedWeights<S> WT, RT;                                              // W^T [I, G], R^T [H, G], packed once
-    pack_weights(WT, a.W, I, true, I, G);
-    pack_weights(RT, a.R, H, true, H, G);
+    const bool pack = worth_packing(T, B);
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack);    // W^T [I, G]
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, G, pack);    // R^T [H, G]
 
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));
@@ -46,7 +46,7 @@ void lstm_forward(const SeqForward<S>& a) {
             S* h_cur = a.h + st.cur * BH;
             S* c_cur = a.c + st.cur * BH;
             const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
-            packed_matmul(g, G, h_rec, H, RT, B, true);                      // g += h_rec R^T
+            RT.multiply(g, G, h_rec, H, B, true);                            // g += h_rec R^T
 
             // i = σ(g_i + p_i c_prev)   f = σ(g_f + p_f c_prev)   z = tanh(g_g)
             // c = f c_prev + i z        o = σ(g_o + p_o c)        h = o tanh(c)
@@ -104,8 +104,7 @@ void lstm_backward(const SeqBackward<S>& a) {
     std::vector<S> no_peephole(a.P ? 0 : std::size_t(3) * H, S(0));
     const S* P = a.P ? a.P : no_peephole.data();
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;
-    PackedWeights<S> Rp;  // R [G, H], packed once
-    pack_weights(Rp, a.R, H, false, G, H);
+    const auto R = WeightOperand<S>::direct(a.R, H, G, H);  // R [G, H]
 
     for (int s = T - 1; s >= 0; --s) {
         const Step st = step_at(s, T, a.reverse, true);
@@ -151,10 +150,10 @@ void lstm_backward(const SeqBackward<S>& a) {
             }
         }
         if (a.hmask) {  // dh_prev += (dgates R) * hmask
-            packed_matmul(dh_rec, H, dg, G, Rp, B, false);
+            R.multiply(dh_rec, H, dg, G, B, false);
             add_masked(dh_next, dh_rec, a.hmask, BH);
         } else {        // dh_prev += dgates R
-            packed_matmul(dh_next, H, dg, G, Rp, B, true);
+            R.multiply(dh_next, H, dg, G, B, true);
         }
         std::swap(dh, dh_next);
     }
@@ -164,9 +163,7 @@ void lstm_backward(const SeqBackward<S>& a) {
     // Weight gradients: large GEMMs over all T*B rows at once.
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
-    PackedWeights<S> Wp;  // W [G, I]
-    pack_weights(Wp, a.W, I, false, G, I);
-    packed_matmul(a.dx, I, dgates.data(), G, Wp, TB, a.dx_accumulate);                 // dx (+)= dG W
+    WeightOperand<S>::direct(a.W, I, G, I).multiply(a.dx, I, dgates.data(), G, TB, a.dx_accumulate);  // dx (+)= dG W
     gemm<S>(true, false, G, I, TB, S(1), dgates.data(), G, a.x, I, S(1), a.dW, I);     // dW += dG^T x
     gemm<S>(true, false, G, H, TB, S(1), dgates.data(), G, h_prev_all, H, S(1), a.dR, H);  // dR += dG^T h_rec
     if (a.dbW) add_column_sums(a.dbW, dgates.data(), TB, G, G);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gemm.hpp"
-#include "packed_matmul.hpp"
+#include "weights.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
@@ -67,11 +67,11 @@ inline void zero_row(S* dst, int n) {
 }
 
 // pre[rows, G] (row stride ld) = x[rows, I] W^T + bW + bR, the input projection of many time steps at once;
-// WT is W^T [I, G] packed (see packed_matmul.hpp).
+// WT is the operand W^T [I, G] (see weights.hpp).
 template <class S>
-inline void project_inputs(S* pre, int ld, const S* x, const PackedWeights<S>& WT, const S* bW, const S* bR,
+inline void project_inputs(S* pre, int ld, const S* x, const WeightOperand<S>& WT, const S* bW, const S* bR,
                            int rows, int I, int G) {
-    packed_matmul(pre, ld, x, I, WT, rows, false);
+    WT.multiply(pre, ld, x, I, rows, false);
     if (bW == nullptr && bR == nullptr) return;
     for (int r = 0; r < rows; ++r) {
         S* p = pre + static_cast<std::size_t>(r) * ld;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "kernels.hpp"
-#include "packed_matmul.hpp"
+#include "weights.hpp"
 #include "pointwise.hpp"
 
 namespace rnnkit {
@@ -20,9 +20,9 @@ void rnn_forward(const SeqForward<S>& a) {
     std::vector<S> scratch(a.training ? 0 : std::size_t(chunk) * BH);
     S* pre_base = a.training ? a.gates : scratch.data();
     std::vector<S> masked(a.hmask ? BH : 0);
-    PackedWeights<S> WT, RT;  // W^T [I, H] and R^T [H, H], packed once
-    pack_weights(WT, a.W, I, true, I, H);
-    pack_weights(RT, a.R, H, true, H, H);
+    const bool pack = worth_packing(T, B);
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, H, pack);  // W^T [I, H]
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, H, pack);  // R^T [H, H]
     set_state(a.h + initial_slot(T, a.reverse, a.training) * BH, a.h0, int(BH));
 
     for (int s0 = 0; s0 < T; s0 += chunk) {
@@ -37,7 +37,7 @@ void rnn_forward(const SeqForward<S>& a) {
             const S* h_prev = a.h + st.prev * BH;
             S* h_cur = a.h + st.cur * BH;
             const S* h_rec = recurrent_input(masked.data(), h_prev, a.hmask, BH);
-            packed_matmul(g, H, h_rec, H, RT, B, true);  // g += h_rec R^T
+            RT.multiply(g, H, h_rec, H, B, true);  // g += h_rec R^T
 
             // h = tanh(g) or max(g, 0)
 #pragma omp parallel for if (long(BH) >= kParallelPointwise)
@@ -75,8 +75,7 @@ void rnn_backward(const SeqBackward<S>& a) {
     S* dh_next = dh + BH;
     S* dh_rec = dh_next + BH;
     set_state(dh, a.dh_n, int(BH));
-    PackedWeights<S> Rp;
-    pack_weights(Rp, a.R, H, false, H, H);
+    const auto R = WeightOperand<S>::direct(a.R, H, H, H);
 
     for (int s = T - 1; s >= 0; --s) {
         const Step st = step_at(s, T, a.reverse, true);
@@ -104,10 +103,10 @@ void rnn_backward(const SeqBackward<S>& a) {
             }
         }
         if (a.hmask) {
-            packed_matmul(dh_rec, H, dg, H, Rp, B, false);
+            R.multiply(dh_rec, H, dg, H, B, false);
             add_masked(dh_next, dh_rec, a.hmask, BH);
         } else {
-            packed_matmul(dh_next, H, dg, H, Rp, B, true);
+            R.multiply(dh_next, H, dg, H, B, true);
         }
         std::swap(dh, dh_next);
     }
@@ -116,9 +115,7 @@ void rnn_backward(const SeqBackward<S>& a) {
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);
     const S* dG = dgates.data();
-    PackedWeights<S> Wp;  // W [H, I]
-    pack_weights(Wp, a.W, I, false, H, I);
-    packed_matmul(a.dx, I, dG, H, Wp, TB, a.dx_accumulate);
+    WeightOperand<S>::direct(a.W, I, H, I).multiply(a.dx, I, dG, H, TB, a.dx_accumulate);  // dx (+)= dG W
     gemm<S>(true, false, H, I, TB, S(1), dG, H, a.x, I, S(1), a.dW, I);
     gemm<S>(true, false, H, H, TB, S(1), dG, H, h_prev_all, H, S(1), a.dR, H);
     if (a.dbW) add_column_sums(a.dbW, dG, TB, H, H);
