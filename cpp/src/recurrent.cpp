@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "denormals.hpp"
 #include "kernels.hpp"
 #include "pointwise.hpp"
 #include "random.hpp"
@@ -138,6 +139,7 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
             if (lengths[b] < 1 || lengths[b] > T)
                 throw std::invalid_argument("lengths: expected values in 1.." + std::to_string(T) + ", got " +
                                             std::to_string(lengths[b]) + " at index " + std::to_string(b));
+    detail::DenormalGuard flush_denormals;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
     const int stride = gate_stride(config_);
     const bool lstm = config_.kind == CellKind::LSTM;
@@ -259,6 +261,7 @@ template <class S>
 void Recurrent<S>::backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n) {
     if (tape_.empty())
         throw std::logic_error("backward: no recorded training forward (call forward with training=True first)");
+    detail::DenormalGuard flush_denormals;
     std::unique_ptr<Record> rec = std::move(tape_.back());
     tape_.pop_back();
     const int T = rec->T, B = rec->B;

@@ -1,0 +1,84 @@
+"""Every fast path computes torch's numbers: the per-step products run as packed panels (T*B >= 64), as dot
+products over the stored weights (short, narrow inputs), and read weights in place with a padded ragged edge
+(sizes not a multiple of the SIMD panel); a single sequence (B = 1) takes a matrix-vector kernel. Results do
+not depend on the thread count, and the denormal mode rnnkit sets for its kernels is restored afterwards."""
+import numpy as np
+import pytest
+
+import rnnkit as rk
+
+torch = pytest.importorskip("torch")
+
+CASES = [  # (T, B, I, H): which path the sizes select
+    (40, 8, 48, 64),     # packed panels, 8-row register tiles
+    (70, 1, 33, 37),     # packed, B = 1 vector kernel, ragged panel edges
+    (5, 3, 45, 37),      # dot products over stored rows (T*B < 64), ragged edges
+    (9, 11, 20, 100),    # packed, mixed 8-row and 2-row tiles, ragged
+]
+
+
+def make(kind, I, H, layers=1, bidirectional=False):
+    if kind == "lstm":
+        return torch.nn.LSTM(I, H, layers, bidirectional=bidirectional), rk.LSTM(I, H, layers,
+                                                                                 bidirectional=bidirectional)
+    if kind == "gru":
+        return torch.nn.GRU(I, H, layers, bidirectional=bidirectional), rk.GRU(I, H, layers,
+                                                                               bidirectional=bidirectional)
+    return torch.nn.RNN(I, H, layers, bidirectional=bidirectional), rk.RNN(I, H, layers, bidirectional=bidirectional)
+
+
+def rel_err(a, b):
+    return float(np.abs(a - b).max() / max(1.0, np.abs(b).max()))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("T, B, I, H", CASES)
+def test_fast_paths_match_torch(kind, T, B, I, H):
+    torch.manual_seed(0)
+    tm, rm = make(kind, I, H, layers=2, bidirectional=True)
+    rm.load_state_dict(tm.state_dict())
+    x = np.random.default_rng(1).standard_normal((T, B, I)).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt, _ = tm(xt)
+    dy = np.random.default_rng(2).standard_normal(yt.shape).astype(np.float32)
+    yt.backward(torch.from_numpy(dy))
+    for training in (True, False):
+        y, _ = rm(x, training=training)
+        assert rel_err(y, yt.detach().numpy()) < 2e-5, f"y (training={training})"
+    rm(x)
+    dx, _ = rm.backward(dy)
+    assert rel_err(dx, xt.grad.numpy()) < 2e-5
+    for name, p in tm.named_parameters():
+        assert rel_err(rm.grads[name], p.grad.numpy()) < 5e-5, name
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_thread_count_does_not_change_results(kind):
+    _, rm = make(kind, 30, 70, layers=2)
+    x = np.random.default_rng(3).standard_normal((50, 6, 30)).astype(np.float32)
+    dy = np.ones((50, 6, 70), np.float32)
+    before = rk.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            rk.set_num_threads(n)
+            rm.zero_grad()
+            y, _ = rm(x)
+            dx, _ = rm.backward(dy)
+            results.append((y, dx, {k: v.copy() for k, v in rm.grads.items()}))
+    finally:
+        rk.set_num_threads(before)
+    (y1, dx1, g1), (y2, dx2, g2) = results
+    np.testing.assert_allclose(y2, y1, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(dx2, dx1, rtol=0, atol=1e-6)
+    for name in g1:
+        np.testing.assert_allclose(g2[name], g1[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_denormal_mode_is_restored_after_kernels():
+    tiny = np.array([1e-39], np.float32)  # a denormal float32
+    assert tiny[0] * np.float32(1.0) != 0
+    lstm = rk.LSTM(4, 8)
+    y, _ = lstm(np.zeros((3, 2, 4), np.float32))
+    lstm.backward(np.ones_like(y))
+    assert (tiny * np.float32(1.0))[0] != 0, "rnnkit left flush-to-zero on in the calling thread"
