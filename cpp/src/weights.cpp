@@ -192,12 +192,22 @@ void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool 
         return;
     }
     const bool padded_tail = base_ != packed_.data() && !packed_.empty();  // direct operand with a ragged end
+    // Long products (the weight gradients, K = T*B) run in slices of KC rows of W, so that the slice of a
+    // panel (KC x P values) stays in L1 while every row block of A passes over it.
+    constexpr int KC = 256;
 #pragma omp parallel for schedule(static) if (work >= (1L << 16) && panels_ > 1)
     for (int p = 0; p < panels_; ++p) {
         const int n0 = p * P, width = std::min(P, N - n0);
         const bool tail = padded_tail && p == panels_ - 1;
         const S* panel = tail ? packed_.data() : base_ + std::size_t(p) * panel_stride_;
-        panel_times_rows(C + n0, ldc, A, lda, panel, tail ? std::size_t(P) : row_stride_, K, M, width, accumulate);
+        const std::size_t stride = tail ? std::size_t(P) : row_stride_;
+        if (M <= 8 || K <= 2 * KC) {
+            panel_times_rows(C + n0, ldc, A, lda, panel, stride, K, M, width, accumulate);
+            continue;
+        }
+        for (int k0 = 0; k0 < K; k0 += KC)
+            panel_times_rows(C + n0, ldc, A + k0, lda, panel + std::size_t(k0) * stride, stride, std::min(KC, K - k0),
+                             M, width, accumulate || k0 > 0);
     }
 }
 
