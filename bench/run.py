@@ -7,7 +7,7 @@ Peers: torch (CPU; its LSTM runs on oneDNN) and onnxruntime's LSTM/GRU/RNN nodes
 ratio = rnnkit time / best peer time (lower is better). GFLOP/s counts the GEMM work only: forward
 2*T*B*(I+H)*G per layer and direction (G = 4H LSTM, 3H GRU, H RNN); training = 3x forward. "GEMM %" is that
 rate over the fp32 GEMM rate (torch.mm, 2048^3) measured in the same run. Peak memory is the growth of the
-process's peak RSS during one training step (Linux /proc/self/clear_refs), rnnkit vs torch.
+process's peak RSS during a first training step, each library in a fresh process (Linux /proc).
 """
 from __future__ import annotations
 
@@ -115,21 +115,41 @@ def onnx_session(kind, tm, I, H, threads):
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def peak_growth_mib(fn):
-    """Growth of the peak RSS while fn runs (MiB), or None where /proc/self/clear_refs is not available."""
-    def rss(field):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field):
-                    return int(line.split()[1]) / 1024
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
+_MEMORY_PROBE = r"""
+import sys, numpy as np
+lib, kind, T, B, I, H, layers, bidir = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:9])
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(field)) / 1024
+x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+dy = np.ones((T, B, (2 if bidir else 1) * H), np.float32)
+if lib == "torch":
+    import torch
+    torch.set_num_threads(1)
+    m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](I, H, layers, bidirectional=bool(bidir))
+    xt, dyt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
+    def step():
+        y, _ = m(xt); y.backward(dyt)
+else:
+    import rnnkit as rk
+    rk.set_num_threads(1)
+    m = {"lstm": rk.LSTM, "gru": rk.GRU, "rnn": rk.RNN}[kind](I, H, layers, bidirectional=bool(bidir))
+    def step():
+        y, _ = m(x); m.backward(dy)
+before = status("VmRSS:")
+step()
+print(status("VmHWM:") - before)
+"""
+
+
+def peak_step_mib(lib, kind, T, B, I, H, layers, bidir):
+    """Peak RSS growth (MiB) of the first training step in a fresh process: what a step allocates beyond
+    the model and its input. None where /proc is not available."""
+    if not os.path.exists("/proc/self/status"):
         return None
-    before = rss("VmRSS:")
-    fn()
-    return rss("VmHWM:") - before
+    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, lib, kind, str(T), str(B), str(I), str(H),
+                          str(layers), str(int(bidir))], capture_output=True, text=True)
+    return float(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
 def gemm_rate(threads, repeat):
@@ -193,8 +213,8 @@ def main(argv=None):
 
                 times["rnnkit"] = best_of(rk_step, repeat)
                 times["torch"] = best_of(torch_step, repeat)
-                mem_rk = peak_growth_mib(rk_step)
-                mem_torch = peak_growth_mib(torch_step)
+                mem_rk = peak_step_mib("rnnkit", kind, T, B, I, H, layers, bidir)
+                mem_torch = peak_step_mib("torch", kind, T, B, I, H, layers, bidir)
             else:
                 times["rnnkit"] = best_of(lambda: rm(x, training=False), repeat)
                 with torch.inference_mode():
@@ -221,7 +241,41 @@ def main(argv=None):
             print(f"{label:44s} {layers}L{'bi' if bidir else ''}  rnnkit {times['rnnkit'] * 1e3:8.2f} ms  "
                   f"{peer_text}  ratio {ratio:.2f}  {rate:.0f} GFLOP/s ({100 * rate / gemm:.0f}% GEMM){mem}",
                   flush=True)
-    write_results(args, rows, gemm, repeat)
+    varlen = None if args.only and "lengths" not in args.only else variable_lengths(repeat)
+    write_results(args, rows, gemm, repeat, varlen)
+
+
+def variable_lengths(repeat):
+    """Training with lengths (uniform in 1..T) vs the padded batch of the same shape, and torch's packed
+    sequences vs its padded batch (LSTM T=150 B=16 I=H=256)."""
+    import torch
+    T, B, I, H = 150, 16, 256, 256
+    tm, rm = make_pair("lstm", I, H, 1, False)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    lengths = rng.integers(1, T + 1, size=B)
+    dy = np.ones((T, B, H), np.float32)
+    xt = torch.from_numpy(x).requires_grad_(True)
+
+    def rk_step(lens):
+        y, _ = rm(x, lengths=lens)
+        rm.backward(dy)
+
+    def torch_padded():
+        y, _ = tm(xt)
+        y.backward(torch.from_numpy(dy))
+
+    def torch_packed():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.from_numpy(lengths), enforce_sorted=False)
+        out, _ = tm(packed)
+        y, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)
+        y.backward(torch.from_numpy(dy))
+
+    t = {"rnnkit padded": best_of(lambda: rk_step(None), repeat),
+         "rnnkit lengths": best_of(lambda: rk_step(lengths), repeat),
+         "torch padded": best_of(torch_padded, repeat), "torch packed": best_of(torch_packed, repeat)}
+    print("variable lengths (train LSTM T=150 B=16 I=H=256): " + "  ".join(f"{k} {v * 1e3:.2f} ms" for k, v in t.items()))
+    return t
 
 
 def machine():
@@ -232,7 +286,7 @@ def machine():
     return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
-def write_results(args, rows, gemm, repeat):
+def write_results(args, rows, gemm, repeat, varlen):
     import torch
     import rnnkit as rk
     try:
@@ -263,6 +317,11 @@ def write_results(args, rows, gemm, repeat):
         lines.append(f"| {r['label']} | {r['layers']}{' bidir' if r['bidir'] else ''} | {t['rnnkit'] * 1e3:.2f} | "
                      f"{t['torch'] * 1e3:.2f} | {ort_ms} | {r['ratio']:.2f} ({r['best_peer']}) | {r['gflops']:.0f} | "
                      f"{r['gemm_pct']:.0f}% | {mem} |")
+    if varlen:
+        lines += ["", "Variable-length batch (training, LSTM T=150 B=16 I=H=256, lengths uniform in 1..T):", "",
+                  "| rnnkit padded ms | rnnkit with lengths ms | torch padded ms | torch packed ms |", "|---|---|---|---|",
+                  "| " + " | ".join(f"{varlen[k] * 1e3:.2f}" for k in ("rnnkit padded", "rnnkit lengths",
+                                                                          "torch padded", "torch packed")) + " |"]
     with open(args.out + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(args.out + ".tmp", args.out)

@@ -182,6 +182,9 @@ void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool 
         for (int q = 0; q < chunks; ++q) {
             const int n0 = q * CHUNK, n1 = std::min(N, n0 + CHUNK);
             int m = 0;
+            for (; m + 4 <= M; m += 4)
+                dot_rows<S, 4>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, base_, row_stride_, n0,
+                               n1, K, accumulate);
             for (; m + 2 <= M; m += 2)
                 dot_rows<S, 2>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, base_, row_stride_, n0,
                                n1, K, accumulate);
