@@ -195,22 +195,28 @@ void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool 
         return;
     }
     const bool padded_tail = base_ != packed_.data() && !packed_.empty();  // direct operand with a ragged end
-    // Long products (the weight gradients, K = T*B) run in slices of KC rows of W, so that the slice of a
-    // panel (KC x P values) stays in L1 while every row block of A passes over it.
-    constexpr int KC = 256;
-#pragma omp parallel for schedule(static) if (work >= (1L << 16) && panels_ > 1)
-    for (int p = 0; p < panels_; ++p) {
-        const int n0 = p * P, width = std::min(P, N - n0);
-        const bool tail = padded_tail && p == panels_ - 1;
-        const S* panel = tail ? packed_.data() : base_ + std::size_t(p) * panel_stride_;
-        const std::size_t stride = tail ? std::size_t(P) : row_stride_;
-        if (M <= 8 || K <= 2 * KC) {
-            panel_times_rows(C + n0, ldc, A, lda, panel, stride, K, M, width, accumulate);
-            continue;
+    // Blocking (GotoBLAS order, without packing A): slices of KC rows of W keep a panel's slice
+    // (KC x P values) in L1, and blocks of MC rows of A (MC x KC values) stay in L2 while every panel passes
+    // over them. Threads own fixed panels (static schedule, same count every block), so no two threads
+    // write the same columns of C and the blocks need no barriers.
+    constexpr int KC = 256, MC = 128;
+    const int kc = K <= 2 * KC ? K : KC;
+    const int mc = M <= 2 * MC ? M : MC;
+#pragma omp parallel if (work >= (1L << 16) && panels_ > 1)
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        const int kn = std::min(kc, K - k0);
+        for (int m0 = 0; m0 < M; m0 += mc) {
+            const int mn = std::min(mc, M - m0);
+#pragma omp for schedule(static) nowait
+            for (int p = 0; p < panels_; ++p) {
+                const int n0 = p * P, width = std::min(P, N - n0);
+                const bool tail = padded_tail && p == panels_ - 1;
+                const S* panel = tail ? packed_.data() : base_ + std::size_t(p) * panel_stride_;
+                const std::size_t stride = tail ? std::size_t(P) : row_stride_;
+                panel_times_rows(C + std::size_t(m0) * ldc + n0, ldc, A + std::size_t(m0) * lda + k0, lda,
+                                 panel + std::size_t(k0) * stride, stride, kn, mn, width, accumulate || k0 > 0);
+            }
         }
-        for (int k0 = 0; k0 < K; k0 += KC)
-            panel_times_rows(C + n0, ldc, A + k0, lda, panel + std::size_t(k0) * stride, stride, std::min(KC, K - k0),
-                             M, width, accumulate || k0 > 0);
     }
 }
 
