@@ -55,6 +55,11 @@ struct Model::Layer {
         if (kind == Kind::Embedding) s.push_back({"weight", {in, out}});
         return s;
     }
+    // Dense: out[rows, out] = act(in[rows, in] W^T + b)
+    void dense(float* result, const float* input, int rows) const {
+        dense_forward<float>(result, input, params.data(), bias ? params.data() + std::size_t(out) * in : nullptr, rows,
+                             in, out, activation);
+    }
     float* data(const std::string& name) {
         if (kind == Kind::Recurrent) {
             for (const auto& info : rnn->parameters())
@@ -106,6 +111,28 @@ void init_uniform(std::vector<float>& v, double bound, std::uint64_t seed) {
 }
 
 std::string bool_text(bool b) { return b ? "true" : "false"; }
+
+// Token ids passed as floats (an Embedding first) -> integers, each checked to be a whole number in 0..V-1.
+std::vector<std::int64_t> token_ids(const float* values, std::size_t n, int vocabulary, const char* name) {
+    std::vector<std::int64_t> tokens(n);
+    for (std::size_t r = 0; r < n; ++r) {
+        const float v = values[r];
+        if (!(v >= 0 && v < float(vocabulary) && v == std::floor(v)))
+            throw std::invalid_argument(std::string(name) + ": token ids must be integers in 0.." +
+                                        std::to_string(vocabulary - 1));
+        tokens[r] = std::int64_t(v);
+    }
+    return tokens;
+}
+
+// v: [A, Bd, F] -> [Bd, A, F] (batch-first <-> time-major).
+void swap_leading_axes(std::vector<float>& v, std::vector<float>& scratch, int A, int Bd, int F) {
+    scratch.resize(v.size());
+    for (int a = 0; a < A; ++a)
+        for (int b = 0; b < Bd; ++b)
+            std::memcpy(&scratch[(std::size_t(b) * A + a) * F], &v[(std::size_t(a) * Bd + b) * F], sizeof(float) * F);
+    v.swap(scratch);
+}
 
 }  // namespace
 
@@ -284,33 +311,13 @@ void Model::predict(float* y, const float* x, int T, int B, const int* lengths) 
     std::size_t rows = std::size_t(T) * B;
     int features = input_size();
     std::vector<float> cur(x, x + rows * features), next, scratch;
-    auto to_time_major = [&](std::vector<float>& v, int F) {  // (B, T, F) -> (T, B, F)
-        scratch.resize(v.size());
-        for (int b = 0; b < B; ++b)
-            for (int t = 0; t < T; ++t)
-                std::memcpy(&scratch[(std::size_t(t) * B + b) * F], &v[(std::size_t(b) * T + t) * F],
-                            sizeof(float) * F);
-        v.swap(scratch);
-    };
-    auto to_batch_major = [&](std::vector<float>& v, int F) {  // (T, B, F) -> (B, T, F)
-        scratch.resize(v.size());
-        for (int t = 0; t < T; ++t)
-            for (int b = 0; b < B; ++b)
-                std::memcpy(&scratch[(std::size_t(b) * T + t) * F], &v[(std::size_t(t) * B + b) * F],
-                            sizeof(float) * F);
-        v.swap(scratch);
-    };
+    auto to_time_major = [&](std::vector<float>& v, int F) { swap_leading_axes(v, scratch, B, T, F); };
+    auto to_batch_major = [&](std::vector<float>& v, int F) { swap_leading_axes(v, scratch, T, B, F); };
     for (const auto& lp : layers_) {
         Layer& l = *lp;
         switch (l.kind) {
             case Layer::Kind::Embedding: {
-                std::vector<std::int64_t> tokens(rows);
-                for (std::size_t r = 0; r < rows; ++r) {
-                    const float v = cur[r];
-                    if (!(v >= 0 && v < float(l.in) && v == std::floor(v)))
-                        throw std::invalid_argument("x: token ids must be integers in 0.." + std::to_string(l.in - 1));
-                    tokens[r] = std::int64_t(v);
-                }
+                const auto tokens = token_ids(cur.data(), rows, l.in, "x");
                 next.resize(rows * l.out);
                 embedding_forward<float>(next.data(), tokens.data(), l.params.data(), int(rows), l.in, l.out);
                 features = l.out;
@@ -333,8 +340,7 @@ void Model::predict(float* y, const float* x, int T, int B, const int* lengths) 
             case Layer::Kind::Dense:
                 if (features != l.in) throw std::logic_error("Model: Dense input size mismatch");
                 next.resize(rows * l.out);
-                dense_forward<float>(next.data(), cur.data(), l.params.data(), l.bias ? l.params.data() + std::size_t(l.out) * l.in : nullptr,
-                                     int(rows), l.in, l.out, l.activation);
+                l.dense(next.data(), cur.data(), int(rows));
                 features = l.out;
                 break;
             case Layer::Kind::Dropout:
@@ -384,13 +390,7 @@ void Model::step(float* y_t, const float* x_t, State& state) {
         Layer& l = *lp;
         switch (l.kind) {
             case Layer::Kind::Embedding: {
-                std::vector<std::int64_t> tokens(B);
-                for (int b = 0; b < B; ++b) {
-                    const float v = cur[b];
-                    if (!(v >= 0 && v < float(l.in) && v == std::floor(v)))
-                        throw std::invalid_argument("x_t: token ids must be integers in 0.." + std::to_string(l.in - 1));
-                    tokens[b] = std::int64_t(v);
-                }
+                const auto tokens = token_ids(cur.data(), std::size_t(B), l.in, "x_t");
                 next.resize(std::size_t(B) * l.out);
                 embedding_forward<float>(next.data(), tokens.data(), l.params.data(), B, l.in, l.out);
                 features = l.out;
@@ -411,8 +411,7 @@ void Model::step(float* y_t, const float* x_t, State& state) {
             }
             case Layer::Kind::Dense:
                 next.resize(std::size_t(B) * l.out);
-                dense_forward<float>(next.data(), cur.data(), l.params.data(), l.bias ? l.params.data() + std::size_t(l.out) * l.in : nullptr,
-                                     B, l.in, l.out, l.activation);
+                l.dense(next.data(), cur.data(), B);
                 features = l.out;
                 break;
             case Layer::Kind::Dropout:

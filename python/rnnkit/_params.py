@@ -5,45 +5,17 @@ import numpy as np
 
 from . import _core
 from ._checks import as_dtype, shape_str
-from .module import Module
+from .module import NamedSlabs
 
 
-class CoreModule(Module):
-    """Owns one `_core.Recurrent32/64` and exposes its slabs as dicts of named views (torch.nn names)."""
+class CoreModule(NamedSlabs):
+    """Owns one `_core.Recurrent32/64`; its C++ parameter and gradient slabs are the named views."""
 
     def _init_core(self, dtype, **config) -> None:
         self.dtype = as_dtype(dtype)
         core_class = _core.Recurrent32 if self.dtype == np.float32 else _core.Recurrent64
         self._core = core_class(**config)
-        params, grads = self._core.param_slab(), self._core.grad_slab()
-        self._params, self._grads = {}, {}
-        for name, shape, offset, size in self._core.parameter_info():
-            self._params[name] = params[offset:offset + size].reshape(shape)
-            self._grads[name] = grads[offset:offset + size].reshape(shape)
-
-    def parameters(self) -> dict:
-        """name -> ndarray view of the parameter (writes go to the layer); names and shapes as in torch.nn."""
-        return dict(self._params)
-
-    @property
-    def grads(self) -> dict:
-        """name -> ndarray view of the accumulated gradient, same names and shapes as parameters()."""
-        return dict(self._grads)
-
-    def zero_grad(self) -> None:
-        self._core.zero_grad()
-
-    def state_dict(self) -> dict:
-        """name -> a copy of each parameter."""
-        return {k: v.copy() for k, v in self._params.items()}
-
-    def load_state_dict(self, state_dict, strict: bool = True) -> None:
-        """Copy parameters in from a mapping of name -> array-like (NumPy arrays, torch tensors, lists).
-
-        Values are cast to this module's dtype. Missing or mis-shaped keys raise ValueError naming them, as do
-        unexpected keys when `strict`. Nothing is changed unless every key checks out.
-        """
-        load_into(self._params, self.dtype, state_dict, strict)
+        self._bind_slabs(self._core.param_slab(), self._core.grad_slab(), self._core.parameter_info())
 
     def clear_tape(self) -> None:
         """Forget recorded training forwards that backward has not consumed."""

@@ -15,7 +15,7 @@ import numpy as np
 from . import _core
 from ._checks import as_dtype, seed_value
 
-__all__ = ["Module", "SlabModule"]
+__all__ = ["Module", "NamedSlabs", "SlabModule"]
 
 
 class Module:
@@ -61,35 +61,52 @@ class Module:
         return self.seq_backward(dout)
 
 
-class SlabModule(Module):
-    """A layer whose parameters live in one NumPy slab (and its gradients in another), with named views."""
+class NamedSlabs(Module):
+    """Parameters in one flat slab and gradients in another (same layout), exposed as named views."""
 
-    def _init_slab(self, dtype, shapes: dict, seed) -> None:
-        self.dtype = as_dtype(dtype)
-        self.seed = seed_value(seed)
-        total = sum(int(np.prod(s)) for s in shapes.values())
-        self._param_slab = np.zeros(total, self.dtype)
-        self._grad_slab = np.zeros(total, self.dtype)
-        self._params, self._grads, offset = {}, {}, 0
-        for name, shape in shapes.items():
-            size = int(np.prod(shape))
-            self._params[name] = self._param_slab[offset:offset + size].reshape(shape)
-            self._grads[name] = self._grad_slab[offset:offset + size].reshape(shape)
-            offset += size
+    def _bind_slabs(self, param_slab, grad_slab, layout) -> None:
+        """layout: (name, shape, offset, size) per parameter, offsets into both slabs."""
+        self._param_slab, self._grad_slab = param_slab, grad_slab
+        self._params, self._grads = {}, {}
+        for name, shape, offset, size in layout:
+            self._params[name] = param_slab[offset:offset + size].reshape(shape)
+            self._grads[name] = grad_slab[offset:offset + size].reshape(shape)
 
     def parameters(self) -> dict:
+        """name -> ndarray view of the parameter (writes go to the layer); names and shapes as in torch.nn."""
         return dict(self._params)
 
     @property
     def grads(self) -> dict:
+        """name -> ndarray view of the accumulated gradient, same names and shapes as parameters()."""
         return dict(self._grads)
 
     def zero_grad(self) -> None:
         self._grad_slab[...] = 0
 
     def state_dict(self) -> dict:
+        """name -> a copy of each parameter."""
         return {k: v.copy() for k, v in self._params.items()}
 
     def load_state_dict(self, state_dict, strict: bool = True) -> None:
+        """Copy parameters in from a mapping of name -> array-like (NumPy arrays, torch tensors, lists).
+
+        Values are cast to this module's dtype. Missing or mis-shaped keys raise ValueError naming them, as do
+        unexpected keys when `strict`. Nothing is changed unless every key checks out.
+        """
         from ._params import load_into
         load_into(self._params, self.dtype, state_dict, strict)
+
+
+class SlabModule(NamedSlabs):
+    """A feed-forward layer whose slabs are NumPy arrays owned by Python."""
+
+    def _init_slab(self, dtype, shapes: dict, seed) -> None:
+        self.dtype = as_dtype(dtype)
+        self.seed = seed_value(seed)
+        layout, offset = [], 0
+        for name, shape in shapes.items():
+            size = int(np.prod(shape))
+            layout.append((name, shape, offset, size))
+            offset += size
+        self._bind_slabs(np.zeros(offset, self.dtype), np.zeros(offset, self.dtype), layout)
