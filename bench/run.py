@@ -322,6 +322,10 @@ def write_results(args, rows, gemm, repeat, varlen):
                   "| rnnkit padded ms | rnnkit with lengths ms | torch padded ms | torch packed ms |", "|---|---|---|---|",
                   "| " + " | ".join(f"{varlen[k] * 1e3:.2f}" for k in ("rnnkit padded", "rnnkit lengths",
                                                                           "torch padded", "torch packed")) + " |"]
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
+    if os.path.exists(notes):  # the hand-written analysis (profiles, unmet targets) travels with the numbers
+        with open(notes) as f:
+            lines += ["", f.read().rstrip()]
     with open(args.out + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(args.out + ".tmp", args.out)
