@@ -303,7 +303,8 @@ def write_results(args, rows, gemm, repeat, varlen):
         f"- machine: {machine()}",
         f"- versions: rnnkit {rk.__version__}, torch {torch.__version__}, onnxruntime {ort_version}, "
         f"numpy {np.__version__}, Python {platform.python_version()}",
-        f"- threads: {args.threads} for every library; warm, best of {repeat}",
+        f"- threads: {args.threads} for every library; warm, best of {repeat}; rnnkit core: {rk.build_info()['module']}"
+        f" ({rk.build_info()['isa']})",
         f"- fp32 GEMM rate in this run (torch.mm 2048^3): {gemm:.0f} GFLOP/s", "",
         "ratio = rnnkit time / best peer time (lower is better); training = forward + BPTT of the whole sequence.", "",
         "| case | layers | rnnkit ms | torch ms | onnxruntime ms | ratio vs best | rnnkit GFLOP/s | % of GEMM | "

@@ -189,7 +189,11 @@ void bind_layer(py::module_& m, const char* name) {
 
 void bind_training(py::module_& m);  // training.cpp
 
-PYBIND11_MODULE(_core, m) {
+#ifndef RNNKIT_MODULE_NAME
+#define RNNKIT_MODULE_NAME _core
+#endif
+
+PYBIND11_MODULE(RNNKIT_MODULE_NAME, m) {
     m.doc() = "rnnkit's C++ core: recurrent layer kernels (forward and BPTT)";
     // std::invalid_argument becomes ValueError and std::logic_error RuntimeError (pybind11's defaults).
     bind_layer<float>(m, "Recurrent32");
@@ -199,6 +203,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("get_num_threads", &rnnkit::get_num_threads);
     m.attr("__version__") = std::to_string(RNNKIT_VERSION_MAJOR) + "." + std::to_string(RNNKIT_VERSION_MINOR) +
                             "." + std::to_string(RNNKIT_VERSION_PATCH);
+    m.attr("isa") = rnnkit::instruction_set();
 #ifdef RNNKIT_HAVE_OPENMP
     m.attr("has_openmp") = true;
 #else

@@ -34,6 +34,16 @@ void validate(const LayerConfig& c) {
         fail("cell: a cell has one layer and one direction");
 }
 
+const char* instruction_set() {
+#if defined(__AVX512F__)
+    return "avx512";
+#elif defined(__AVX2__)
+    return "avx2";
+#else
+    return "baseline";
+#endif
+}
+
 void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("n: expected a positive number of threads, got " + std::to_string(n));
 #ifdef RNNKIT_HAVE_OPENMP

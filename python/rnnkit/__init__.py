@@ -2,7 +2,8 @@
 
 Parameter names, shapes and gate orders match torch.nn, so weights move between the two unchanged.
 """
-from . import _core, losses, optim
+from . import losses, optim
+from ._backend import core as _core
 from .cells import GRUCell, LSTMCell, RNNCell
 from .io import ModelFileError, load, load_checkpoint, load_metadata, save, save_checkpoint
 from .layers import GRU, LSTM, RNN
@@ -14,7 +15,7 @@ __version__ = _core.__version__
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
            "Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
-           "get_num_threads", "cmake_dir", "__version__"]
+           "get_num_threads", "build_info", "cmake_dir", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
@@ -25,6 +26,11 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     return _core.get_num_threads()
+
+
+def build_info() -> dict:
+    """The compiled core in use: its instruction set ('avx512', 'avx2' or 'baseline'), OpenMP, version."""
+    return {"isa": _core.isa, "openmp": _core.has_openmp, "module": _core.__name__, "version": _core.__version__}
 
 
 def cmake_dir() -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from ._backend import core as _core
 from ._checks import as_dtype, shape_str
 from .module import NamedSlabs
 

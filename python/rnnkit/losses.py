@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from ._backend import core as _core
 from ._checks import float_array, shape_str
 
 __all__ = ["MSE", "CrossEntropy", "BCEWithLogits", "get"]

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from . import _core
+from ._backend import core as _core
 from . import losses as _losses
 from . import optim as _optim
 from ._checks import lengths_array, shape_str

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from ._backend import core as _core
 from ._checks import as_dtype, seed_value
 
 __all__ = ["Module", "NamedSlabs", "SlabModule"]

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from ._backend import core as _core
 from ._checks import float_array, lengths_array, positive_int, probability, shape_str
 from .module import Module, SlabModule
 

@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from ._backend import core as _core
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "StepLR", "CosineAnnealingLR",
            "ReduceLROnPlateau", "get"]

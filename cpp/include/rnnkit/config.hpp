@@ -54,6 +54,9 @@ int gate_count(CellKind kind);
 // Validates a configuration; throws std::invalid_argument naming the offending field.
 void validate(const LayerConfig& config);
 
+// The instruction set the library's kernels were compiled for: "avx512", "avx2" or "baseline".
+const char* instruction_set();
+
 // Threads used by rnnkit's kernels (OpenMP); 1 when built without OpenMP.
 void set_num_threads(int n);
 int get_num_threads();
