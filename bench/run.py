@@ -78,7 +78,6 @@ def make_pair(kind, I, H, layers, bidir):
 
 def onnx_session(kind, tm, I, H, threads):
     """An onnxruntime session running one LSTM/GRU/RNN node with torch's weights (single layer, forward)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     sd = {k: v.detach().numpy() for k, v in tm.state_dict().items()}

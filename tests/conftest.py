@@ -228,3 +228,24 @@ def torch_float32_exact(module):
         for p in module.parameters():
             p.copy_(p.float().double())
     return module
+
+
+def fd_check(rng, f, arrays, analytic, label, max_entries=20, eps=1e-6, rtol=1e-6, atol=1e-7):
+    """Central differences of the scalar f(arrays) w.r.t. each arrays[name] (perturbed in place one entry at a
+    time, then restored), at every entry or a random subset of max_entries, compared with analytic[name]."""
+    for name, arr in arrays.items():
+        n = arr.size
+        idx = np.arange(n) if n <= max_entries else rng.choice(n, max_entries, replace=False)
+        flat = arr.reshape(-1)  # a view: perturbations reach f
+        assert np.shares_memory(flat, arr)
+        num = np.empty(len(idx))
+        for j, k in enumerate(idx):
+            old = flat[k]
+            flat[k] = old + eps
+            lp = f(arrays)
+            flat[k] = old - eps
+            lm = f(arrays)
+            flat[k] = old
+            num[j] = (lp - lm) / (2 * eps)
+        ana = np.asarray(analytic[name], dtype=np.float64).reshape(-1)[idx]
+        assert_close(ana, num, rtol, atol, f"{label}: d/d {name}")

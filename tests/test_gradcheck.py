@@ -10,8 +10,8 @@ bidirectional + 2 layers, variable lengths, batch_first, no bias) and cells
 with random weights W_*, i.e. backward is called with dy = W_y,
 dh_n = W_h (, dc_n = W_c), and compare dx, the initial-state gradients and
 EVERY parameter gradient with (L(p + eps) - L(p - eps)) / (2 eps), eps = 1e-6.
-Tensors with more than ``MAX_ENTRIES`` entries are checked on a random subset
-of that many entries.
+Tensors with more than 20 entries are checked on a random subset of 20 entries
+(conftest.fd_check: eps 1e-6, rtol 1e-6, atol 1e-7).
 
 This is the only gradient oracle for the peephole LSTM and the lbr=False GRU.
 For relu, the problem is redrawn until no pre-activation (computed with
@@ -26,45 +26,11 @@ import pytest
 
 import reference
 import rnnkit as rk
-from conftest import (ALL_KINDS, RNN_RELU, assert_close, cell_backward, cell_forward,
-                      pack_state, rk_backward, rk_forward)
+from conftest import (ALL_KINDS, RNN_RELU, cell_backward, cell_forward, fd_check, pack_state, rk_backward,
+                      rk_forward)
 
-EPS = 1e-6
-RTOL, ATOL = 1e-6, 1e-7
-MAX_ENTRIES = 20
 KINK_MARGIN = 1e-3
 T, B, I, H = 4, 3, 3, 3
-
-
-def entries(rng, shape):
-    """All flat indices of an array of ``shape``, or a random subset."""
-    n = int(np.prod(shape))
-    if n <= MAX_ENTRIES:
-        return np.arange(n)
-    return rng.choice(n, MAX_ENTRIES, replace=False)
-
-
-def fd_check(rng, f, arrays, analytic, label):
-    """Finite-difference check of d f / d arrays[name] against analytic[name].
-
-    ``f(arrays)`` must evaluate the loss from the dict ``arrays`` (which is
-    perturbed in place, one entry at a time, and restored).
-    """
-    for name, arr in arrays.items():
-        idx = entries(rng, arr.shape)
-        flat = arr.reshape(-1)  # view: perturbations reach f
-        assert np.shares_memory(flat, arr)
-        num = np.empty(len(idx))
-        for j, k in enumerate(idx):
-            old = flat[k]
-            flat[k] = old + EPS
-            lp = f(arrays)
-            flat[k] = old - EPS
-            lm = f(arrays)
-            flat[k] = old
-            num[j] = (lp - lm) / (2 * EPS)
-        ana = np.asarray(analytic[name]).reshape(-1)[idx]
-        assert_close(ana, num, RTOL, ATOL, f"{label}: d/d {name}")
 
 
 # --------------------------------------------------------------------------

@@ -6,8 +6,8 @@ tokens), LastStep (lengths, one or two directions, both layouts), Dropout (a fix
 and whole Sequential models (Embedding -> LSTM -> Dense per step; LSTM -> LastStep -> Dense with lengths).
 
 For layers the scalar checked is L = sum(out * W) with a random W (so backward gets dout = W); for losses and
-models it is the loss value itself.  Tensors with more than ``MAX_ENTRIES`` entries are checked on a random
-subset.  Forward results are also compared with plain NumPy formulas, so a gradient that is "right" for a wrong
+models it is the loss value itself.  Tensors with more than 20 entries are checked on a random
+subset (conftest.fd_check).  Forward results are also compared with plain NumPy formulas, so a gradient that is "right" for a wrong
 forward cannot pass.
 """
 
@@ -15,33 +15,9 @@ import numpy as np
 import pytest
 
 import rnnkit as rk
-from conftest import assert_close
+from conftest import assert_close, fd_check
 
-EPS = 1e-6
-RTOL, ATOL = 1e-6, 1e-7
-MAX_ENTRIES = 15
 KINK_MARGIN = 1e-3
-
-
-def fd_check(rng, f, arrays, analytic, label, max_entries=MAX_ENTRIES):
-    """Central differences of the scalar f(arrays) w.r.t. each arrays[name] (perturbed in place, restored),
-    compared with analytic[name]."""
-    for name, arr in arrays.items():
-        n = arr.size
-        idx = np.arange(n) if n <= max_entries else rng.choice(n, max_entries, replace=False)
-        flat = arr.reshape(-1)
-        assert np.shares_memory(flat, arr)
-        num = np.empty(len(idx))
-        for j, k in enumerate(idx):
-            old = flat[k]
-            flat[k] = old + EPS
-            lp = f(arrays)
-            flat[k] = old - EPS
-            lm = f(arrays)
-            flat[k] = old
-            num[j] = (lp - lm) / (2 * EPS)
-        ana = np.asarray(analytic[name], dtype=np.float64).reshape(-1)[idx]
-        assert_close(ana, num, RTOL, ATOL, f"{label}: d/d {name}")
 
 
 # --------------------------------------------------------------------------

@@ -220,10 +220,7 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
             a.x = layer_in[l];
             a.h0 = h0 ? h0 + k * BH : nullptr;
             a.c0 = c0 && lstm ? c0 + k * BH : nullptr;
-            auto p = [&](int which) -> const S* {
-                const ParamInfo* info = find(l, d, which);
-                return info ? params_.data() + info->offset : nullptr;
-            };
+            auto p = [&](int which) { return entry(params_.data(), l, d, which); };
             a.W = p(kWeightIH);
             a.R = p(kWeightHH);
             a.bW = p(kBiasIH);
@@ -281,14 +278,8 @@ void Recurrent<S>::backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, c
             a.dx_accumulate = d > 0;
             a.dh0 = dh0 ? dh0 + k * BH : nullptr;
             a.dc0 = dc0 && lstm ? dc0 + k * BH : nullptr;
-            auto g = [&](int which) -> S* {
-                const ParamInfo* info = find(l, d, which);
-                return info ? grads_.data() + info->offset : nullptr;
-            };
-            auto p = [&](int which) -> const S* {
-                const ParamInfo* info = find(l, d, which);
-                return info ? params_.data() + info->offset : nullptr;
-            };
+            auto g = [&](int which) { return entry(grads_.data(), l, d, which); };
+            auto p = [&](int which) { return entry(params_.data(), l, d, which); };
             a.dW = g(kWeightIH);
             a.dR = g(kWeightHH);
             a.dbW = g(kBiasIH);

@@ -74,6 +74,12 @@ private:
 
     int layer_input_size(int layer) const;
     const ParamInfo* find(int layer, int dir, int which) const;
+    // The slab entry (parameter or gradient) of one tensor of (layer, dir), or nullptr if it does not exist.
+    template <class T>
+    T* entry(T* slab, int layer, int dir, int which) const {
+        const ParamInfo* info = find(layer, dir, which);
+        return info ? slab + info->offset : nullptr;
+    }
 };
 
 extern template class Recurrent<float>;
