@@ -82,3 +82,33 @@ def test_denormal_mode_is_restored_after_kernels():
     y, _ = lstm(np.zeros((3, 2, 4), np.float32))
     lstm.backward(np.ones_like(y))
     assert (tiny * np.float32(1.0))[0] != 0, "rnnkit left flush-to-zero on in the calling thread"
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_chunked_inference_of_a_unidirectional_stack_matches_torch(kind):
+    """Inference of a unidirectional stack runs chunks of 32 steps through every layer (bounded memory);
+    sequences ending inside, at and before chunk boundaries must give torch's outputs and final states."""
+    torch.manual_seed(2)
+    T, B, I, H, L = 100, 5, 6, 20, 3
+    tm, rm = make(kind, I, H, layers=L)
+    rm.load_state_dict(tm.state_dict())
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    lengths = np.array([100, 33, 32, 1, 64])
+    h0 = rng.standard_normal((L, B, H)).astype(np.float32)
+    c0 = rng.standard_normal((L, B, H)).astype(np.float32)
+    state_t = (torch.from_numpy(h0), torch.from_numpy(c0)) if kind == "lstm" else torch.from_numpy(h0)
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), torch.from_numpy(lengths),
+                                                         enforce_sorted=False)
+        out, st = tm(packed, state_t)
+        y_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)
+    for training in (False, True):
+        if kind == "lstm":
+            y, (h_n, c_n) = rm(x, (h0, c0), lengths=lengths, training=training)
+            assert rel_err(c_n, st[1].numpy()) < 2e-5, f"c_n (training={training})"
+            assert rel_err(h_n, st[0].numpy()) < 2e-5, f"h_n (training={training})"
+        else:
+            y, h_n = rm(x, h0, lengths=lengths, training=training)
+            assert rel_err(h_n, st.numpy()) < 2e-5, f"h_n (training={training})"
+        assert rel_err(y, y_t.numpy()) < 2e-5, f"y (training={training})"

@@ -139,10 +139,39 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
             if (lengths[b] < 1 || lengths[b] > T)
                 throw std::invalid_argument("lengths: expected values in 1.." + std::to_string(T) + ", got " +
                                             std::to_string(lengths[b]) + " at index " + std::to_string(b));
-    detail::DenormalGuard flush_denormals;
+    forward_checked(y, h_n, c_n, x, h0, c0, lengths, T, B, training);
+}
+
+template <class S>
+void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths,
+                                   int T, int B, bool training) {
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
-    const int stride = gate_stride(config_);
     const bool lstm = config_.kind == CellKind::LSTM;
+    if (!training && D == 1 && L > 1 && T > detail::kInferenceChunk) {
+        // Unidirectional inference runs a wavefront: each chunk of time steps goes through every layer before
+        // the next chunk, carrying the states, so memory beyond y stays O(chunk), not O(T). A step past a
+        // sequence's end has a local length <= 0: its state is carried unchanged, as in one long pass.
+        const int C = detail::kInferenceChunk, I = config_.input_size;
+        const std::size_t BH = std::size_t(B) * H, states = std::size_t(L) * BH;
+        std::vector<S> carry(4 * states, S(0));  // h, c, next h, next c: [L, B, H] each
+        S *h = carry.data(), *c = h + states, *h_next = c + states, *c_next = h_next + states;
+        if (h0) std::memcpy(h, h0, sizeof(S) * states);
+        if (c0 && lstm) std::memcpy(c, c0, sizeof(S) * states);
+        std::vector<int> local(lengths ? B : 0);
+        for (int t0 = 0; t0 < T; t0 += C) {
+            const int n = std::min(C, T - t0);
+            for (int b = 0; b < int(local.size()); ++b) local[b] = std::min(lengths[b] - t0, n);
+            forward_checked(y + std::size_t(t0) * BH, h_next, lstm ? c_next : nullptr, x + std::size_t(t0) * B * I,
+                            h, lstm ? c : nullptr, lengths ? local.data() : nullptr, n, B, false);
+            std::swap(h, h_next);
+            std::swap(c, c_next);
+        }
+        if (h_n) std::memcpy(h_n, h, sizeof(S) * states);
+        if (c_n && lstm) std::memcpy(c_n, c, sizeof(S) * states);
+        return;
+    }
+    detail::DenormalGuard flush_denormals;
+    const int stride = gate_stride(config_);
     const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
     const bool dropout = training && config_.dropout > 0.0 && L > 1;
     const bool recurrent_dropout = training && config_.recurrent_dropout > 0.0;
@@ -192,7 +221,8 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
             }
         }
     } else {
-        const std::size_t between = L > 1 ? 2 * TB * out_cols : 0;
+        // layer outputs between layers: one buffer for two layers, two (ping-pong) for more
+        const std::size_t between = std::size_t(std::min(L - 1, 2)) * TB * out_cols;
         scratch.resize(between + std::size_t(L * D) * 2 * BH * (lstm ? 2 : 1));
         S* base = scratch.data();
         for (int l = 0; l < L; ++l) {

@@ -73,6 +73,9 @@ private:
     std::uint64_t dropout_stream_ = 0;   // advances once per training forward
 
     int layer_input_size(int layer) const;
+    // forward after argument checks; lengths may hold values <= 0 here (steps of a later time chunk).
+    void forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
+                         int B, bool training);
     const ParamInfo* find(int layer, int dir, int which) const;
     // The slab entry (parameter or gradient) of one tensor of (layer, dir), or nullptr if it does not exist.
     template <class T>

@@ -1,0 +1,39 @@
+"""Inference keeps no activations: with training=False the peak memory of a forward grows with T only by the
+output (and input) themselves, while a training forward keeps gates and states for every step. Measured as
+the growth of the peak resident set (VmHWM) in a fresh process."""
+import subprocess
+import sys
+
+import pytest
+
+PROBE = r"""
+import sys, numpy as np, rnnkit as rk
+T, training = int(sys.argv[1]), sys.argv[2] == "1"
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(field)) * 1024
+lstm = rk.LSTM(64, 256, num_layers=2)
+x = np.ones((T, 4, 64), np.float32)
+before = status("VmRSS:")
+y, _ = lstm(x, training=training)
+print(status("VmHWM:") - before, y.nbytes)
+"""
+
+
+def peak_growth(T, training):
+    out = subprocess.run([sys.executable, "-c", PROBE, str(T), "1" if training else "0"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    growth, output = map(int, out.stdout.split())
+    return growth, output
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_inference_memory_does_not_grow_with_T_beyond_the_output():
+    growth, output = peak_growth(8000, training=False)
+    # y (31 MiB here) plus per-chunk buffers (a unidirectional stack runs chunks of steps through all layers)
+    assert growth < 1.25 * output + 16 * 2**20, \
+        f"inference grew {growth / 2**20:.0f} MiB for a {output / 2**20:.0f} MiB output"
+    trained, _ = peak_growth(8000, training=True)
+    # the measurement can see activations: a training forward keeps gates and states of every step
+    assert trained > 4 * output, f"training forward grew only {trained / 2**20:.0f} MiB"
