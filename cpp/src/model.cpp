@@ -300,7 +300,7 @@ std::size_t Model::output_elements(int T, int B) const {
 
 // Model layout: data flows in the model's convention, (T, B, F) or (B, T, F); `rows` counts T*B (or B after a
 // LastStep) and `features` the last axis. Recurrent layers and LastStep transpose batch-first data themselves.
-void Model::predict(float* y, const float* x, int T, int B, const int* lengths) {
+void Model::predict(const float* x, int T, int B, float* y, const int* lengths) {
     check_ready();
     if (T < 1 || B < 1) throw std::invalid_argument("x: expected T >= 1 and B >= 1");
     if (lengths)
@@ -375,7 +375,7 @@ Model::State Model::new_state(int batch) const {
     return s;
 }
 
-void Model::step(float* y_t, const float* x_t, State& state) {
+void Model::step(const float* x_t, State& state, float* y_t) {
     check_ready();
     const int B = state.batch;
     std::size_t k = 0;

@@ -67,10 +67,10 @@ TEST(Model, StreamingEqualsWholeSequence) {
     auto state = m.new_state(B);
     std::vector<float> y_t(std::size_t(B) * 3);
     for (int t = 0; t < T; ++t) {
-        m.step(y_t.data(), &x[std::size_t(t) * B * I], state);
+        m.step(&x[std::size_t(t) * B * I], state, y_t.data());
         // the whole-sequence prediction of the sequence cut after step t
         std::vector<float> y(m.output_elements(t + 1, B));
-        m.predict(y.data(), x.data(), t + 1, B);
+        m.predict(x.data(), t + 1, B, y.data());
         for (std::size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y_t[i], y[i], 1e-6) << "t=" << t << " i=" << i;
     }
 }
@@ -82,13 +82,13 @@ TEST(Model, PerStepModelStreamsEveryOutput) {
     const int T = 6, B = 2, I = 3, O = 2;
     auto x = random_input(std::size_t(T) * B * I, 2);  // batch-first (B, T, I)
     std::vector<float> y(m.output_elements(T, B));
-    m.predict(y.data(), x.data(), T, B);
+    m.predict(x.data(), T, B, y.data());
     auto state = m.new_state(B);
     std::vector<float> x_t(std::size_t(B) * I), y_t(std::size_t(B) * O);
     for (int t = 0; t < T; ++t) {
         for (int b = 0; b < B; ++b)
             for (int i = 0; i < I; ++i) x_t[b * I + i] = x[(std::size_t(b) * T + t) * I + i];
-        m.step(y_t.data(), x_t.data(), state);
+        m.step(x_t.data(), state, y_t.data());
         for (int b = 0; b < B; ++b)
             for (int o = 0; o < O; ++o)
                 EXPECT_NEAR(y_t[b * O + o], y[(std::size_t(b) * T + t) * O + o], 1e-6);
@@ -113,8 +113,8 @@ TEST(Model, SaveLoadRoundTrip) {
     auto x = random_input(std::size_t(T) * B * 2, 3);
     std::vector<float> a(m.output_elements(T, B)), b(back.output_elements(T, B));
     const int lengths[] = {5, 3};
-    m.predict(a.data(), x.data(), T, B, lengths);
-    back.predict(b.data(), x.data(), T, B, lengths);
+    m.predict(x.data(), T, B, a.data(), lengths);
+    back.predict(x.data(), T, B, b.data(), lengths);
     EXPECT_EQ(a, b);
     std::remove(path.c_str());
 }

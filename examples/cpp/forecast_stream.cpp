@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
             auto state = model.new_state(1);
             for (std::size_t i = end + 1 - std::size_t(lookback); i <= end; ++i) {
                 x_t[0] = float((series[i] - last) / scale);
-                model.step(y_t.data(), x_t.data(), state);
+                model.step(x_t.data(), state, y_t.data());
             }
             std::printf("%zu", end);
             for (int k = 0; k < horizon; ++k) std::printf(",%.9g", last + double(y_t[static_cast<std::size_t>(k)]) * scale);

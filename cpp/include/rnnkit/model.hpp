@@ -1,6 +1,7 @@
 // A trained model for inference in C++ programs: load the .safetensors file Python's `model.save` writes,
 // predict whole sequences, or stream one time step at a time with explicit state.
-// Shape legend: see rnnkit/config.hpp. Inputs follow the model's convention: (T, B, I), or (B, T, I) when its
+// Shape legend: see rnnkit/config.hpp. Model calls take inputs first, then outputs
+// (`model.step(x_t, state, y_t)`), unlike the kernel-level functions, which put outputs first. Inputs follow the model's convention: (T, B, I), or (B, T, I) when its
 // recurrent layers were built with batch_first=True. Every error is an exception with a clear message.
 #pragma once
 
@@ -60,14 +61,14 @@ public:
 
     // Whole sequences. x: (T, B, I) or (B, T, I) as above (token ids as floats for an Embedding first);
     // lengths: B values in 1..T or nullptr. y: (T, B, O) / (B, T, O), or (B, O) after a LastStep.
-    void predict(float* y, const float* x, int T, int B, const int* lengths = nullptr);
+    void predict(const float* x, int T, int B, float* y, const int* lengths = nullptr);
     std::size_t output_elements(int T, int B) const;
 
     // Streaming: feeding a sequence one step at a time gives the same outputs as predict on the whole
     // sequence (the output after step t is what predict returns for the sequence cut at t).
     // x_t: (B, I); y_t: (B, O). Needs unidirectional recurrent layers.
     State new_state(int batch) const;
-    void step(float* y_t, const float* x_t, State& state);
+    void step(const float* x_t, State& state, float* y_t);
 
 private:
     struct Layer;
