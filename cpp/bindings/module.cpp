@@ -127,8 +127,8 @@ void bind_layer(py::module_& m, const char* name) {
                      throw py::value_error("x: expected shape (T, B, " + std::to_string(c.input_size) +
                                            "), got " + shape_str(x));
                  const py::ssize_t T = x.shape(0), B = x.shape(1);
-                 if (T < 1 || B < 1 || T > (1 << 30) || B > (1 << 30))
-                     throw py::value_error("x: expected T and B in 1..2^30, got " + shape_str(x));
+                 if (T < 1 || B < 1 || T > (1 << 30) || B > (1 << 30) || T * B >= (py::ssize_t(1) << 31))
+                     throw py::value_error("x: expected T, B >= 1 and T*B below 2^31, got " + shape_str(x));
                  if (h0) require_shape<S>("h0", *h0, {LD, B, H});
                  const bool lstm = c.kind == CellKind::LSTM;
                  if (c0) {

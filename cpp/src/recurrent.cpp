@@ -134,6 +134,8 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
                            int T, int B, bool training) {
     if (T < 1) throw std::invalid_argument("x: expected at least one time step, got T=" + std::to_string(T));
     if (B < 1) throw std::invalid_argument("x: expected a batch of at least one, got B=" + std::to_string(B));
+    if (static_cast<long long>(T) * B >= (1LL << 31))  // kernels index rows of T*B with int
+        throw std::invalid_argument("x: T*B must be below 2^31, got T=" + std::to_string(T) + ", B=" + std::to_string(B));
     if (lengths)
         for (int b = 0; b < B; ++b)
             if (lengths[b] < 1 || lengths[b] > T)
