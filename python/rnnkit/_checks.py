@@ -50,6 +50,19 @@ def probability(name: str, value) -> float:
     return float(value)
 
 
+def non_negative(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+    return float(value)
+
+
+def untorch(value):
+    """A torch tensor as a NumPy array (detached, on the CPU); anything else unchanged."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def seed_value(seed) -> int:
     """None draws fresh OS entropy; otherwise a non-negative integer below 2**64."""
     if seed is None:
@@ -70,8 +83,7 @@ def float_array(name: str, value, dtype: np.dtype, shape=None, ndim=None) -> np.
     """
     if value is None:
         raise TypeError(f"{name}: expected a {dtype.name} array, got None")
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensors
-        value = value.detach().cpu().numpy()
+    value = untorch(value)
     if hasattr(value, "dtype"):
         try:
             arr = np.asarray(value)
@@ -102,8 +114,7 @@ def _pattern(shape) -> str:
 
 def lengths_array(lengths, batch: int, steps: int) -> np.ndarray:
     """B integers in 1..T (ints, or floats that are whole numbers) -> int32 array."""
-    if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):
-        lengths = lengths.detach().cpu().numpy()
+    lengths = untorch(lengths)
     try:
         arr = np.asarray(lengths)
     except Exception as exc:  # noqa: BLE001

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import core as _core
-from ._checks import as_dtype, shape_str
+from ._checks import as_dtype, shape_str, untorch
 from .module import NamedSlabs
 
 
@@ -44,8 +44,7 @@ def load_into(params: dict, dtype, state_dict, strict: bool) -> None:
         if name not in state_dict:
             continue
         value = state_dict[name]
-        if hasattr(value, "detach") and hasattr(value, "cpu"):
-            value = value.detach().cpu().numpy()
+        value = untorch(value)
         try:
             arr = np.asarray(value, dtype=dtype)
         except (TypeError, ValueError) as exc:

@@ -7,21 +7,13 @@ Shapes: T = time steps, B = batch, I = input size, H = hidden size, D = directio
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ._checks import (flag, float_array, lengths_array, positive_int, probability, seed_value, shape_str,
-                      state_pair)
+from ._checks import (flag, float_array, lengths_array, non_negative, positive_int, probability, seed_value,
+                      shape_str, state_pair)
 from ._params import CoreModule
 
 __all__ = ["LSTM", "GRU", "RNN"]
-
-
-def _non_negative(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
-    return float(value)
 
 
 class _Recurrent(CoreModule):
@@ -49,8 +41,8 @@ class _Recurrent(CoreModule):
                         dropout=self.dropout, cell=False, seed=self.seed,
                         recurrent_dropout=self.recurrent_dropout)
 
-        self.l1 = _non_negative("l1", l1)
-        self.l2 = _non_negative("l2", l2)
+        self.l1 = non_negative("l1", l1)
+        self.l2 = non_negative("l2", l2)
         self._initialize(kernel_init, recurrent_init, forget_bias)
 
     def _initialize(self, kernel_init, recurrent_init, forget_bias) -> None:

@@ -8,15 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import core as _core
-from ._checks import float_array, shape_str
+from ._checks import float_array, shape_str, untorch
 
 __all__ = ["MSE", "CrossEntropy", "BCEWithLogits", "get"]
 
 
 def _pred(name, pred):
-    if hasattr(pred, "detach"):
-        pred = pred.detach().cpu().numpy()
-    pred = np.asarray(pred)
+    pred = np.asarray(untorch(pred))
     if pred.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {pred.dtype}")
     if pred.ndim < 1 or pred.size == 0:
@@ -62,7 +60,7 @@ class CrossEntropy:
 
     def __call__(self, logits, target, mask=None):
         logits = _pred("logits", logits)
-        t = np.asarray(target.detach().cpu().numpy() if hasattr(target, "detach") else target)
+        t = np.asarray(untorch(target))
         if not np.issubdtype(t.dtype, np.integer):
             raise TypeError(f"target: expected integer class indices, got dtype {t.dtype}")
         if t.shape != logits.shape[:-1]:

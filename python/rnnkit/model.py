@@ -11,7 +11,7 @@ import numpy as np
 from ._backend import core as _core
 from . import losses as _losses
 from . import optim as _optim
-from ._checks import lengths_array, shape_str
+from ._checks import lengths_array, shape_str, untorch
 from .module import Module
 
 __all__ = ["Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value"]
@@ -264,8 +264,7 @@ class Sequential(Module):
         return np.concatenate(outs, axis=out_axis)
 
     def _check_data(self, x, y, lengths, in_axis, out_axis, xname, yname):
-        x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
-        y = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+        x, y = np.asarray(untorch(x)), np.asarray(untorch(y))
         if x.ndim <= in_axis or y.ndim <= out_axis:
             raise ValueError(f"{xname}: expected samples along axis {in_axis}, got {shape_str(x.shape)}")
         if x.shape[in_axis] != y.shape[out_axis]:

@@ -4,23 +4,16 @@ Each is a forward/backward pair whose math runs in C++; shapes: T = time steps, 
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ._backend import core as _core
-from ._checks import float_array, lengths_array, positive_int, probability, shape_str
+from ._checks import (as_dtype, float_array, lengths_array, non_negative, positive_int, probability, seed_value,
+                      shape_str, untorch)
 from .module import Module, SlabModule
 
 __all__ = ["Dense", "Embedding", "Dropout", "LastStep"]
 
 _ACTIVATIONS = (None, "relu", "tanh", "sigmoid", "softmax")
-
-
-def _penalty(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
-    return float(value)
 
 
 class Dense(SlabModule):
@@ -35,7 +28,7 @@ class Dense(SlabModule):
             raise ValueError(f"activation: expected one of {_ACTIVATIONS}, got {activation!r}")
         self.activation = activation
         self.bias = bool(bias)
-        self.l1, self.l2 = _penalty("l1", l1), _penalty("l2", l2)
+        self.l1, self.l2 = non_negative("l1", l1), non_negative("l2", l2)
         shapes = {"weight": (self.out_features, self.in_features)}
         if self.bias:
             shapes["bias"] = (self.out_features,)
@@ -79,7 +72,7 @@ class Embedding(SlabModule):
     def __init__(self, num_embeddings, embedding_dim, *, l1=0.0, l2=0.0, seed=None, dtype="float32"):
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
-        self.l1, self.l2 = _penalty("l1", l1), _penalty("l2", l2)
+        self.l1, self.l2 = non_negative("l1", l1), non_negative("l2", l2)
         self._init_slab(dtype, {"weight": (self.num_embeddings, self.embedding_dim)}, seed)
         self._param_slab[...] = np.random.default_rng(self.seed).standard_normal(self._param_slab.size)
         self._saved = None
@@ -89,7 +82,7 @@ class Embedding(SlabModule):
                     seed=self.seed, dtype=self.dtype.name)
 
     def seq_forward(self, x, lengths=None, training=True):
-        tokens = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+        tokens = np.asarray(untorch(x))
         if not np.issubdtype(tokens.dtype, np.integer):
             raise TypeError(f"tokens: expected an integer array, got dtype {tokens.dtype}")
         if tokens.size and (tokens.min() < 0 or tokens.max() >= self.num_embeddings):
@@ -117,7 +110,6 @@ class Dropout(Module):
     Masks come from (seed, a counter that advances per training call), so runs are reproducible."""
 
     def __init__(self, p=0.5, *, seed=None, dtype="float32"):
-        from ._checks import as_dtype, seed_value
         self.p = probability("p", p)
         self.seed = seed_value(seed)
         self.dtype = as_dtype(dtype)
@@ -180,7 +172,7 @@ class LastStep(Module):
                 self.batch_first = previous.batch_first
 
     def seq_forward(self, x, lengths=None, training=True):
-        arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+        arr = np.asarray(untorch(x))
         if arr.ndim != 3 or arr.dtype not in (np.float32, np.float64):
             raise ValueError(f"x: expected a float32/float64 array of shape (T, B, F), got {shape_str(arr.shape)} "
                              f"{arr.dtype}")
