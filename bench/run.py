@@ -151,7 +151,7 @@ def peak_step_mib(lib, kind, T, B, I, H, layers, bidir):
     return float(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
-def gemm_rate(threads, repeat):
+def gemm_rate(repeat):
     import torch
     n = 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -180,7 +180,7 @@ def main(argv=None):
         have_ort = False
         print("onnxruntime not installed: inference compares with torch only (pip install onnx onnxruntime)")
 
-    gemm = gemm_rate(args.threads, repeat)
+    gemm = gemm_rate(repeat)  # torch already limited to args.threads
     print(f"fp32 GEMM (torch.mm 2048^3, {args.threads} threads): {gemm:.0f} GFLOP/s")
     rows = []
     rng = np.random.default_rng(0)
