@@ -1,7 +1,8 @@
-"""Every fast path computes torch's numbers: the per-step products run as packed panels (T*B >= 64), as dot
-products over the stored weights (short, narrow inputs), and read weights in place with a padded ragged edge
-(sizes not a multiple of the SIMD panel); a single sequence (B = 1) takes a matrix-vector kernel. Results do
-not depend on the thread count, and the denormal mode rnnkit sets for its kernels is restored afterwards."""
+"""Every fast path computes torch's numbers: the per-step products run as packed panels (enough rows, or small
+weights), as dot products over the stored weights (few rows of large weights, or very few rows), and read
+weights in place with a padded ragged edge (sizes not a multiple of the SIMD panel); a single sequence (B = 1)
+takes a matrix-vector kernel; threads own hidden units when a step is large enough. Results do not depend on
+the thread count, and the denormal mode rnnkit sets for its kernels is restored afterwards."""
 import numpy as np
 import pytest
 
@@ -12,8 +13,12 @@ torch = pytest.importorskip("torch")
 CASES = [  # (T, B, I, H): which path the sizes select
     (40, 8, 48, 64),     # packed panels, 8-row register tiles
     (70, 1, 33, 37),     # packed, B = 1 vector kernel, ragged panel edges
-    (5, 3, 45, 37),      # dot products over stored rows (T*B < 64), ragged edges
-    (9, 11, 20, 100),    # packed, mixed 8-row and 2-row tiles, ragged
+    (5, 3, 45, 37),      # packed small weights (T*B >= 8), ragged edges
+    (3, 2, 45, 37),      # dot products over stored rows (T*B < 8), ragged edges
+    (9, 11, 20, 100),    # packed, mixed 8-row and 2-row tiles, ragged; threads own hidden units
+    (30, 1, 40, 300),    # B = 1 with threads owning hidden units, ragged gate edges
+    (3, 2, 64, 160),     # dot products with threads owning hidden units
+    (12, 1, 400, 400),   # dot products: weights above 2 MiB, fewer than 64 rows; threads own units
 ]
 
 
@@ -52,18 +57,29 @@ def test_fast_paths_match_torch(kind, T, B, I, H):
         assert rel_err(rm.grads[name], p.grad.numpy()) < 5e-5, name
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_thread_count_does_not_change_results(kind):
-    _, rm = make(kind, 30, 70, layers=2)
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_cho", "rnn"])
+@pytest.mark.parametrize("extras", [{}, {"recurrent_dropout": 0.3}])
+def test_thread_count_does_not_change_results(kind, extras):
+    """One thread against a team whose threads own hidden units (sizes large enough to split them), with
+    variable lengths and, optionally, recurrent dropout."""
+    H = 140
+    if kind == "lstm":
+        rm = rk.LSTM(30, H, 2, **extras)
+    elif kind == "rnn":
+        rm = rk.RNN(30, H, 2, **extras)
+    else:
+        rm = rk.GRU(30, H, 2, linear_before_reset=kind == "gru", **extras)
     x = np.random.default_rng(3).standard_normal((50, 6, 30)).astype(np.float32)
-    dy = np.ones((50, 6, 70), np.float32)
+    dy = np.random.default_rng(4).standard_normal((50, 6, H)).astype(np.float32)
+    lengths = np.array([50, 7, 31, 50, 1, 44])
     before = rk.get_num_threads()
     results = []
     try:
         for n in (1, 2):
             rk.set_num_threads(n)
             rm.zero_grad()
-            y, _ = rm(x)
+            rm.rng_state = 0  # the same dropout masks in both runs
+            y, _ = rm(x, lengths=lengths)
             dx, _ = rm.backward(dy)
             results.append((y, dx, {k: v.copy() for k, v in rm.grads.items()}))
     finally:

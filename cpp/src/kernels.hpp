@@ -116,9 +116,6 @@ inline int final_slot(int T, bool reverse, bool training) {
 }
 inline bool valid(const int* lengths, int b, int t) { return lengths == nullptr || t < lengths[b]; }
 
-// Pointwise loops over batch rows run in parallel only when there is enough work to pay for it.
-constexpr long kParallelPointwise = 1L << 14;
-
 }  // namespace detail
 }  // namespace v0
 }  // namespace rnnkit

@@ -66,20 +66,27 @@ inline void zero_row(S* dst, int n) {
     std::memset(dst, 0, sizeof(S) * static_cast<std::size_t>(n));
 }
 
-// pre[rows, G] (row stride ld) = x[rows, I] W^T + bW + bR, the input projection of many time steps at once;
-// WT is the operand W^T [I, G] (see weights.hpp).
+// pre[rows, G] (row stride ld) = x[rows, I] W^T + bW + bR for the columns g*H + [u0, u1) of every gate, the
+// input projection of many time steps at once, computed by the calling thread for the units it owns.
+// WT is the operand W^T [I, G] with gate width H (see weights.hpp); G = gates * H.
 template <class S>
-inline void project_inputs(S* pre, int ld, const S* x, const WeightOperand<S>& WT, const S* bW, const S* bR,
-                           int rows, int I, int G) {
-    WT.multiply(pre, ld, x, I, rows, false);
+inline void project_units(S* pre, int ld, const S* x, const WeightOperand<S>& WT, const S* bW, const S* bR,
+                          int rows, int I, int G, int H, UnitRange u) {
+    WT.multiply_units(pre, ld, x, I, rows, u.u0, u.u1, false);
     if (bW == nullptr && bR == nullptr) return;
     for (int r = 0; r < rows; ++r) {
         S* p = pre + static_cast<std::size_t>(r) * ld;
-        if (bW)
-            for (int j = 0; j < G; ++j) p[j] += bW[j];
-        if (bR)
-            for (int j = 0; j < G; ++j) p[j] += bR[j];
+        for (int g0 = 0; g0 < G; g0 += H)
+#pragma omp simd
+            for (int j = g0 + u.u0; j < g0 + u.u1; ++j) p[j] += (bW ? bW[j] : S(0)) + (bR ? bR[j] : S(0));
     }
+}
+
+// Whether a sequence's time loop runs on a team of threads that own hidden units (one barrier per step):
+// when a step has enough arithmetic to repay the barrier and the units split into at least two blocks.
+template <class S>
+inline bool team_loop(int B, int H, int G) {
+    return long(B) * H * G >= (1L << 16) && H > panel_width<S>();
 }
 
 // Initial state into a slot: a copy of init, or zeros.
@@ -91,12 +98,15 @@ inline void set_state(S* slot, const S* init, int n) {
         zero_row(slot, n);
 }
 
-// The recurrent GEMMs' input: h_prev itself, or h_prev * mask written to scratch ([B, H] each).
+// Recurrent dropout: the recurrent products read h * mask, written to dst for batch rows [0, B) and units
+// [u0, u1) (the calling thread's own units); dst, h, mask are [B, H].
 template <class S>
-inline const S* recurrent_input(S* scratch, const S* h_prev, const S* mask, std::size_t n) {
-    if (!mask) return h_prev;
-    for (std::size_t i = 0; i < n; ++i) scratch[i] = h_prev[i] * mask[i];
-    return scratch;
+inline void mask_units(S* dst, const S* h, const S* mask, int B, int H, UnitRange u) {
+    for (int b = 0; b < B; ++b) {
+        const std::size_t row = std::size_t(b) * H;
+#pragma omp simd
+        for (int j = u.u0; j < u.u1; ++j) dst[row + j] = h[row + j] * mask[row + j];
+    }
 }
 
 // All T recurrent inputs for the weight gradient: h_prev_all itself, or h_prev_all * mask in `buffer`.
@@ -109,10 +119,15 @@ inline const S* recurrent_inputs(std::vector<S>& buffer, const S* h_prev_all, co
     return buffer.data();
 }
 
-// dh += drec * mask: the gradient w.r.t. the masked recurrent input, carried back to the state.
+// dh += drec * mask for batch rows [0, B) and units [u0, u1): the gradient w.r.t. the masked recurrent input,
+// carried back to the state. All three are [B, H].
 template <class S>
-inline void add_masked(S* dh, const S* drec, const S* mask, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) dh[i] += drec[i] * mask[i];
+inline void add_masked_units(S* dh, const S* drec, const S* mask, int B, int H, UnitRange u) {
+    for (int b = 0; b < B; ++b) {
+        const std::size_t row = std::size_t(b) * H;
+#pragma omp simd
+        for (int j = u.u0; j < u.u1; ++j) dh[row + j] += drec[row + j] * mask[row + j];
+    }
 }
 
 }  // namespace detail

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstddef>
 
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 namespace rnnkit {
 inline namespace v0 {
 namespace detail {
@@ -77,6 +81,19 @@ inline void panel_times_rows(S* C, int ldc, const S* A, int lda, const S* panel,
         panel_vector_kernel(C + std::size_t(r) * ldc, A + std::size_t(r) * lda, panel, stride, K, width, accumulate);
 }
 
+// Sums the V lanes of every accumulator into lane 0 by halves (log2 V vector adds, in parallel over the
+// tile's accumulators) instead of V - 1 dependent scalar adds each.
+template <int W, class S, int MB, int NB, int V>
+inline void fold_lanes(S (&acc)[MB][NB][V]) {
+    if constexpr (W >= 1) {
+        for (int i = 0; i < MB; ++i)
+            for (int j = 0; j < NB; ++j)
+#pragma omp simd
+                for (int v = 0; v < W; ++v) acc[i][j][v] += acc[i][j][v + W];
+        fold_lanes<W / 2>(acc);
+    }
+}
+
 // C[MB, NB] of dot products of rows of A with rows of the stored matrix, vectorised along k.
 template <class S, int MB, int NB>
 inline void dot_tile(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_t ldb, int K, bool accumulate) {
@@ -95,10 +112,10 @@ inline void dot_tile(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_
 #pragma omp simd
                 for (int v = 0; v < V; ++v) acc[i][j][v] += a[v] * b[v];
             }
+    fold_lanes<V / 2>(acc);
     for (int i = 0; i < MB; ++i)
         for (int j = 0; j < NB; ++j) {
-            S sum = 0;
-            for (int v = 0; v < V; ++v) sum += acc[i][j][v];
+            S sum = acc[i][j][0];
             for (int kk = k; kk < K; ++kk) sum += A[std::size_t(i) * lda + kk] * Bs[std::size_t(j) * ldb + kk];
             S& c = C[std::size_t(i) * ldc + j];
             c = accumulate ? c + sum : sum;
@@ -113,10 +130,48 @@ inline void dot_rows(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_
     for (; n < n1; ++n) dot_tile<S, MB, 1>(C + n, ldc, A, lda, Bs + std::size_t(n) * ldb, ldb, K, accumulate);
 }
 
+// Dot products for stored rows [n0, n1) (columns of C), every row of A: chunks of 64 stored rows stay in L2
+// while every row of A passes over them.
+template <class S>
+inline void dot_block(S* C, int ldc, const S* A, int lda, int M, const S* Bs, std::size_t ldb, int n0, int n1, int K,
+                      bool accumulate) {
+    constexpr int CHUNK = 64;
+    for (int c0 = n0; c0 < n1; c0 += CHUNK) {
+        const int c1 = std::min(n1, c0 + CHUNK);
+        int m = 0;
+        for (; m + 4 <= M; m += 4)
+            dot_rows<S, 4>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, Bs, ldb, c0, c1, K,
+                           accumulate);
+        for (; m + 2 <= M; m += 2)
+            dot_rows<S, 2>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, Bs, ldb, c0, c1, K,
+                           accumulate);
+        for (; m < M; ++m)
+            dot_rows<S, 1>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, Bs, ldb, c0, c1, K,
+                           accumulate);
+    }
+}
+
+// Blocking (GotoBLAS order, without packing A): slices of KC rows of W keep a panel's slice (KC x P values)
+// in L1, and blocks of MC rows of A (MC x KC values) stay in L2 while every panel passes over them.
+constexpr int KC = 256, MC = 128;
+inline int k_block(int K) { return K <= 2 * KC ? K : KC; }
+inline int m_block(int M) { return M <= 2 * MC ? M : MC; }
+
 }  // namespace
 
+UnitRange my_units(int H, int grain) {
+#ifdef RNNKIT_HAVE_OPENMP
+    const int threads = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+    const int threads = 1, id = 0;
+#endif
+    const int blocks = (H + grain - 1) / grain;
+    const int b0 = int(long(blocks) * id / threads), b1 = int(long(blocks) * (id + 1) / threads);
+    return UnitRange{std::min(H, b0 * grain), std::min(H, b1 * grain)};
+}
+
 template <class S>
-WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N) {
+WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch) {
     constexpr int P = panel_width<S>();
     WeightOperand op;
     op.mode_ = Mode::Panels;
@@ -125,10 +180,12 @@ WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N) {
     op.row_stride_ = std::size_t(ldw);
     op.K_ = K;
     op.N_ = N;
-    op.panels_ = (N + P - 1) / P;
+    op.gate_width_ = N;
+    op.panels_per_gate_ = op.panels_ = (N + P - 1) / P;
     const int ragged = N % P;
     if (ragged) {  // reading P columns of the last panel in place would run past the matrix: pad a copy
-        op.packed_.assign(std::size_t(K) * P, S(0));
+        op.packed_ = scratch.take(std::size_t(K) * P);
+        std::fill(op.packed_, op.packed_ + std::size_t(K) * P, S(0));
         const int n0 = N - ragged;
         for (int k = 0; k < K; ++k)
             for (int c = 0; c < ragged; ++c) op.packed_[std::size_t(k) * P + c] = W[std::size_t(k) * ldw + n0 + c];
@@ -137,11 +194,14 @@ WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N) {
 }
 
 template <class S>
-WeightOperand<S> WeightOperand<S>::transposed(const S* stored, int ldw, int K, int N, bool pack) {
+WeightOperand<S> WeightOperand<S>::transposed(const S* stored, int ldw, int K, int N, bool pack,
+                                               Scratch<S>& scratch, int gate_width) {
     constexpr int P = panel_width<S>();
     WeightOperand op;
     op.K_ = K;
     op.N_ = N;
+    op.gate_width_ = gate_width > 0 ? gate_width : N;
+    const int gates = N / op.gate_width_;
     if (!pack) {
         op.mode_ = Mode::Dot;
         op.base_ = stored;
@@ -149,73 +209,106 @@ WeightOperand<S> WeightOperand<S>::transposed(const S* stored, int ldw, int K, i
         return op;
     }
     op.mode_ = Mode::Panels;
-    op.panels_ = (N + P - 1) / P;
+    op.panels_per_gate_ = (op.gate_width_ + P - 1) / P;
+    op.panels_ = gates * op.panels_per_gate_;
     op.panel_stride_ = std::size_t(K) * P;
     op.row_stride_ = P;
-    op.packed_.resize(std::size_t(op.panels_) * K * P);
-    S* data = op.packed_.data();
+    op.packed_ = scratch.take(std::size_t(op.panels_) * K * P);
+    op.base_ = op.packed_;
     // Parallel over panels; reads follow the stored rows (contiguous), writes stay inside one panel.
 #pragma omp parallel for schedule(static) if (long(K) * N >= (1L << 16))
     for (int p = 0; p < op.panels_; ++p) {
-        S* panel = data + std::size_t(p) * K * P;
-        const int n0 = p * P, width = std::min(P, N - n0);
-        for (int c = 0; c < width; ++c) {
-            const S* row = stored + std::size_t(n0 + c) * ldw;
-            for (int k = 0; k < K; ++k) panel[std::size_t(k) * P + c] = row[k];
+        const Panel pn = op.panel(p);
+        S* panel = op.packed_ + std::size_t(p) * K * P;
+        // Blocks of 128 rows of the panel (128 x P values, in L1) are filled from P short runs of the stored
+        // rows: column by column over the whole panel would write each cache line P times from L2.
+        constexpr int KB = 128;
+        for (int k0 = 0; k0 < K; k0 += KB) {
+            const int kn = std::min(KB, K - k0);
+            S* out = panel + std::size_t(k0) * P;
+            for (int c = 0; c < pn.width; ++c) {
+                const S* row = stored + std::size_t(pn.n0 + c) * ldw + k0;
+                for (int k = 0; k < kn; ++k) out[k * P + c] = row[k];
+            }
+            for (int c = pn.width; c < P; ++c)
+                for (int k = 0; k < kn; ++k) out[k * P + c] = S(0);
         }
-        for (int c = width; c < P; ++c)
-            for (int k = 0; k < K; ++k) panel[std::size_t(k) * P + c] = S(0);
     }
-    op.base_ = data;
     return op;
 }
 
 template <class S>
-void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool accumulate) const {
+typename WeightOperand<S>::Panel WeightOperand<S>::panel(int p) const {
     constexpr int P = panel_width<S>();
+    const int g = p / panels_per_gate_, q = p % panels_per_gate_;
+    Panel pn{base_ + std::size_t(p) * panel_stride_, row_stride_, g * gate_width_ + q * P,
+             std::min(P, gate_width_ - q * P)};
+    const bool direct_tail = packed_ != nullptr && base_ != packed_ && p == panels_ - 1;
+    if (direct_tail) {  // a direct operand's ragged last panel reads the padded copy
+        pn.data = packed_;
+        pn.stride = std::size_t(P);
+    }
+    return pn;
+}
+
+template <class S>
+void WeightOperand<S>::block(S* C, int ldc, const S* A, int lda, int m0, int mn, int k0, int kn, int p0, int p1,
+                             bool accumulate) const {
+    for (int p = p0; p < p1; ++p) {
+        const Panel pn = panel(p);
+        panel_times_rows(C + std::size_t(m0) * ldc + pn.n0, ldc, A + std::size_t(m0) * lda + k0, lda,
+                         pn.data + std::size_t(k0) * pn.stride, pn.stride, kn, mn, pn.width, accumulate || k0 > 0);
+    }
+}
+
+template <class S>
+void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool accumulate) const {
     const int K = K_, N = N_;
     const long work = long(M) * K * N;
     if (mode_ == Mode::Dot) {
         constexpr int CHUNK = 64;  // stored rows per task
         const int chunks = (N + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(static) if (work >= (1L << 16) && chunks > 1)
-        for (int q = 0; q < chunks; ++q) {
-            const int n0 = q * CHUNK, n1 = std::min(N, n0 + CHUNK);
-            int m = 0;
-            for (; m + 4 <= M; m += 4)
-                dot_rows<S, 4>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, base_, row_stride_, n0,
-                               n1, K, accumulate);
-            for (; m + 2 <= M; m += 2)
-                dot_rows<S, 2>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, base_, row_stride_, n0,
-                               n1, K, accumulate);
-            for (; m < M; ++m)
-                dot_rows<S, 1>(C + std::size_t(m) * ldc, ldc, A + std::size_t(m) * lda, lda, base_, row_stride_, n0,
-                               n1, K, accumulate);
-        }
+        for (int q = 0; q < chunks; ++q)
+            dot_block(C, ldc, A, lda, M, base_, row_stride_, q * CHUNK, std::min(N, q * CHUNK + CHUNK), K,
+                      accumulate);
         return;
     }
-    const bool padded_tail = base_ != packed_.data() && !packed_.empty();  // direct operand with a ragged end
-    // Blocking (GotoBLAS order, without packing A): slices of KC rows of W keep a panel's slice
-    // (KC x P values) in L1, and blocks of MC rows of A (MC x KC values) stay in L2 while every panel passes
-    // over them. Threads own fixed panels (static schedule, same count every block), so no two threads
-    // write the same columns of C and the blocks need no barriers.
-    constexpr int KC = 256, MC = 128;
-    const int kc = K <= 2 * KC ? K : KC;
-    const int mc = M <= 2 * MC ? M : MC;
+    // Threads own fixed panels (static schedule, same count every block), so no two threads write the same
+    // columns of C and the blocks need no barriers.
+    const int kc = k_block(K), mc = m_block(M);
 #pragma omp parallel if (work >= (1L << 16) && panels_ > 1)
     for (int k0 = 0; k0 < K; k0 += kc) {
         const int kn = std::min(kc, K - k0);
         for (int m0 = 0; m0 < M; m0 += mc) {
             const int mn = std::min(mc, M - m0);
 #pragma omp for schedule(static) nowait
-            for (int p = 0; p < panels_; ++p) {
-                const int n0 = p * P, width = std::min(P, N - n0);
-                const bool tail = padded_tail && p == panels_ - 1;
-                const S* panel = tail ? packed_.data() : base_ + std::size_t(p) * panel_stride_;
-                const std::size_t stride = tail ? std::size_t(P) : row_stride_;
-                panel_times_rows(C + std::size_t(m0) * ldc + n0, ldc, A + std::size_t(m0) * lda + k0, lda,
-                                 panel + std::size_t(k0) * stride, stride, kn, mn, width, accumulate || k0 > 0);
-            }
+            for (int p = 0; p < panels_; ++p) block(C, ldc, A, lda, m0, mn, k0, kn, p, p + 1, accumulate);
+        }
+    }
+}
+
+template <class S>
+void WeightOperand<S>::multiply_units(S* C, int ldc, const S* A, int lda, int M, int u0, int u1,
+                                      bool accumulate) const {
+    constexpr int P = panel_width<S>();
+    if (u0 >= u1) return;
+    const int gates = N_ / gate_width_;
+    if (mode_ == Mode::Dot) {
+        for (int g = 0; g < gates; ++g)
+            dot_block(C, ldc, A, lda, M, base_, row_stride_, g * gate_width_ + u0, g * gate_width_ + u1, K_,
+                      accumulate);
+        return;
+    }
+    const int q0 = u0 / P, q1 = (u1 + P - 1) / P;
+    const int kc = k_block(K_), mc = m_block(M);
+    for (int k0 = 0; k0 < K_; k0 += kc) {
+        const int kn = std::min(kc, K_ - k0);
+        for (int m0 = 0; m0 < M; m0 += mc) {
+            const int mn = std::min(mc, M - m0);
+            for (int g = 0; g < gates; ++g)
+                block(C, ldc, A, lda, m0, mn, k0, kn, g * panels_per_gate_ + q0, g * panels_per_gate_ + q1,
+                      accumulate);
         }
     }
 }

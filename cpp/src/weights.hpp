@@ -10,9 +10,14 @@
 //   - dot:        the same transpose read in place by dot products along stored rows, with no copy: for
 //                 short, narrow products (small-batch inference) where a copy would cost more than it saves.
 // Threads split the columns (panels or row blocks of the stored matrix): no reductions across threads.
+//
+// Gate structure. The N columns of a transposed operand are `gates` blocks of gate_width columns (i f g o
+// of an LSTM, say). Panels never straddle two gates (a gate's ragged last panel is zero-padded), so a
+// thread that owns hidden units [u0, u1) can compute columns g*gate_width + [u0, u1) of every gate with
+// multiply_units, alone, and run the pointwise pass of those units without waiting for other threads.
 #pragma once
 
-#include <vector>
+#include "workspace.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
@@ -31,25 +36,58 @@ constexpr int panel_width() {
 template <class S>
 class WeightOperand {
 public:
-    // W stored [K, N] row-major with row stride ldw, read in place.
-    static WeightOperand direct(const S* W, int ldw, int K, int N);
+    // W stored [K, N] row-major with row stride ldw, read in place. Copies (packed panels, a padded edge)
+    // live in `scratch`, which must outlive the operand.
+    static WeightOperand direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch);
     // W = stored^T, stored [N, K] row-major with row stride ldw; pack=true copies it into panels once.
-    static WeightOperand transposed(const S* stored, int ldw, int K, int N, bool pack);
+    // gate_width (0: N) splits the N columns into N / gate_width gates, see above.
+    static WeightOperand transposed(const S* stored, int ldw, int K, int N, bool pack, Scratch<S>& scratch,
+                                    int gate_width = 0);
 
     // C[M, N] = A[M, K] · W (accumulate=false) or C += A · W; A has row stride lda, C ldc.
+    // Parallel over columns: opens its own parallel region.
     void multiply(S* C, int ldc, const S* A, int lda, int M, bool accumulate) const;
+
+    // The same product for columns g*gate_width + [u0, u1) of every gate only, computed by the calling thread
+    // (for use inside a parallel region). u0 must be a multiple of panel_width<S>().
+    void multiply_units(S* C, int ldc, const S* A, int lda, int M, int u0, int u1, bool accumulate) const;
 
 private:
     enum class Mode { Panels, Dot };
+    struct Panel {
+        const S* data;
+        std::size_t stride;  // between the panel's rows
+        int n0, width;       // the columns of C it produces
+    };
+    Panel panel(int p) const;  // p = gate * panels_per_gate_ + q
+    // Columns [c0, c0 + n) of C from rows [m0, m0 + mn) of A, K range [k0, k0 + kn): panels/rows in order.
+    void block(S* C, int ldc, const S* A, int lda, int m0, int mn, int k0, int kn, int p0, int p1,
+               bool accumulate) const;
+
     Mode mode_ = Mode::Panels;
     const S* base_ = nullptr;     // panels: first panel; dot: the stored [N, K] matrix
     std::size_t panel_stride_ = 0, row_stride_ = 0;
     int K_ = 0, N_ = 0, panels_ = 0;
-    std::vector<S> packed_;       // packed panels, or the zero-padded ragged last panel of a direct operand
+    int gate_width_ = 0, panels_per_gate_ = 0;
+    S* packed_ = nullptr;         // packed panels, or the zero-padded ragged last panel of a direct operand
 };
 
-// Heuristic shared by the kernels: pack transposed weights when a sequence has enough rows to repay the copy.
-inline bool worth_packing(int T, int B) { return long(T) * B >= 64; }
+// Heuristic shared by the kernels: pack transposed weights [K, N] when a sequence has enough rows to repay
+// the copy. Weights that fit in L2 copy from cache and repay it within a few rows; larger ones arrive from
+// memory (the copy costs about as much as 20-40 matrix-vector steps) and stay in place, read by dot
+// products, unless the sequence is long.
+template <class S>
+inline bool worth_packing(int T, int B, int K, int N) {
+    const long rows = long(T) * B;
+    return rows >= 64 || (rows >= 8 && long(K) * N * long(sizeof(S)) <= (2L << 20));
+}
+
+// The hidden units [u0, u1) the calling thread owns inside a parallel region: blocks of `grain` units
+// split evenly over the team (all units when called outside one).
+struct UnitRange {
+    int u0, u1;
+};
+UnitRange my_units(int H, int grain);
 
 }  // namespace detail
 }  // namespace v0
