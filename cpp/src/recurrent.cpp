@@ -12,6 +12,7 @@
 #include "kernels.hpp"
 #include "pointwise.hpp"
 #include "random.hpp"
+#include "workspace.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
@@ -155,10 +156,11 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
         // sequence's end has a local length <= 0: its state is carried unchanged, as in one long pass.
         const int C = detail::kInferenceChunk, I = config_.input_size;
         const std::size_t BH = std::size_t(B) * H, states = std::size_t(L) * BH;
-        std::vector<S> carry(4 * states, S(0));  // h, c, next h, next c: [L, B, H] each
-        S *h = carry.data(), *c = h + states, *h_next = c + states, *c_next = h_next + states;
-        if (h0) std::memcpy(h, h0, sizeof(S) * states);
-        if (c0 && lstm) std::memcpy(c, c0, sizeof(S) * states);
+        detail::Scratch<S> mem;
+        S* carry = mem.take(4 * states);  // h, c, next h, next c: [L, B, H] each
+        S *h = carry, *c = h + states, *h_next = c + states, *c_next = h_next + states;
+        detail::set_state(h, h0, int(states));
+        detail::set_state(c, lstm ? c0 : nullptr, int(states));
         std::vector<int> local(lengths ? B : 0);
         for (int t0 = 0; t0 < T; t0 += C) {
             const int n = std::min(C, T - t0);
@@ -184,7 +186,7 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
     // Slab layout: training keeps everything backward needs; inference keeps two state slots per
     // direction and two layer outputs to ping-pong between layers.
     std::unique_ptr<Record> rec;
-    std::vector<S> scratch;
+    detail::Scratch<S> mem;
     std::vector<S*> layer_in(L), layer_out(L), h_slots(L * D), c_slots(L * D), gate_buf(L * D);
     std::vector<S*> masks(L, nullptr), hmasks(L * D, nullptr);
     if (training) {
@@ -203,6 +205,11 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
                 rec->c.push_back(lstm ? take((T + 1) * BH) : 0);
                 if (recurrent_dropout) rec->hmask.push_back(take(BH));
             }
+        }
+        // A layer keeps one record: the one this forward replaces lends its memory (no fresh pages).
+        if (!config_.cell && !tape_.empty()) {
+            rec->slab = std::move(tape_.back()->slab);
+            tape_.clear();
         }
         rec->slab.resize(n);
         S* base = rec->slab.data();
@@ -225,8 +232,7 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
     } else {
         // layer outputs between layers: one buffer for two layers, two (ping-pong) for more
         const std::size_t between = std::size_t(std::min(L - 1, 2)) * TB * out_cols;
-        scratch.resize(between + std::size_t(L * D) * 2 * BH * (lstm ? 2 : 1));
-        S* base = scratch.data();
+        S* base = mem.take(between + std::size_t(L * D) * 2 * BH * (lstm ? 2 : 1));
         for (int l = 0; l < L; ++l) {
             layer_in[l] = l == 0 ? const_cast<S*>(x) : base + ((l - 1) % 2) * TB * out_cols;
             layer_out[l] = l == L - 1 ? y : base + (l % 2) * TB * out_cols;
@@ -297,12 +303,13 @@ void Recurrent<S>::backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, c
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
     const bool lstm = config_.kind == CellKind::LSTM;
     const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
-    std::vector<S> between(L > 1 ? 2 * TB * out_cols : 0);  // gradients w.r.t. inner layer outputs
+    detail::Scratch<S> mem;
+    S* between = L > 1 ? mem.take(2 * TB * out_cols) : nullptr;  // gradients w.r.t. inner layer outputs
     S* base = rec->slab.data();
 
     const S* dy_layer = dy;
     for (int l = L - 1; l >= 0; --l) {
-        S* dx_layer = l == 0 ? dx : between.data() + (l % 2) * TB * out_cols;
+        S* dx_layer = l == 0 ? dx : between + (l % 2) * TB * out_cols;
         for (int d = 0; d < D; ++d) {
             const int k = l * D + d;
             detail::SeqBackward<S> a;

@@ -13,6 +13,23 @@ namespace detail {
 
 namespace {
 
+// C[RB, width] = acc, or += acc: whole panels as vector stores, the ragged last panel element by element.
+template <class S, int RB, int P>
+inline void store_rows(S* C, int ldc, const S (&acc)[RB][P], int width, bool accumulate) {
+    for (int r = 0; r < RB; ++r) {
+        S* row = C + std::size_t(r) * ldc;
+        if (width == P && accumulate) {
+#pragma omp simd
+            for (int c = 0; c < P; ++c) row[c] += acc[r][c];
+        } else if (width == P) {
+#pragma omp simd
+            for (int c = 0; c < P; ++c) row[c] = acc[r][c];
+        } else {
+            for (int c = 0; c < width; ++c) row[c] = accumulate ? row[c] + acc[r][c] : acc[r][c];
+        }
+    }
+}
+
 // RB rows of A times one panel (K rows of P values, `stride` apart): acc[RB][P] stays in registers.
 template <class S, int RB>
 inline void panel_kernel(S* C, int ldc, const S* A, int lda, const S* panel, std::size_t stride, int K, int width,
@@ -30,10 +47,7 @@ inline void panel_kernel(S* C, int ldc, const S* A, int lda, const S* panel, std
             for (int c = 0; c < P; ++c) acc[r][c] += a * w[c];
         }
     }
-    for (int r = 0; r < RB; ++r) {
-        S* row = C + std::size_t(r) * ldc;
-        for (int c = 0; c < width; ++c) row[c] = accumulate ? row[c] + acc[r][c] : acc[r][c];
-    }
+    store_rows<S, RB, P>(C, ldc, acc, width, accumulate);
 }
 
 // One row of A (a matrix-vector product): four partial sums over k hide the FMA latency.
