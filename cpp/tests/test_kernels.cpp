@@ -2,6 +2,7 @@
 // gradient against float64 central finite differences, for each cell kind.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -186,6 +187,49 @@ TEST_P(CellKinds, GradientsMatchFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(All, CellKinds, ::testing::ValuesIn(kKinds),
                          [](const ::testing::TestParamInfo<Kind>& info) { return std::string(info.param.name); });
+
+// Large enough that threads split the hidden units (one parallel region per sequence): a team of two must
+// give what one thread gives, training (forward, backward) and inference, with lengths and recurrent dropout.
+TEST_P(CellKinds, TeamOfThreadsMatchesOneThread) {
+    const Kind k = GetParam();
+    const int I = 20, H = 100, B = 7, T = 12, L = 2, D = 2, S = L * D;
+    LayerConfig c = config_of(k, I, H, L, true);
+    c.recurrent_dropout = 0.25;
+    const bool lstm = k.kind == CellKind::LSTM;
+    std::mt19937_64 rng(11);
+    std::vector<float> x(std::size_t(T) * B * I), dy(std::size_t(T) * B * D * H), dhn(std::size_t(S) * B * H);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    for (auto* v : {&x, &dy, &dhn})
+        for (auto& e : *v) e = d(rng);
+    const std::vector<int> lengths = {12, 5, 1, 12, 7, 11, 2};
+    struct Result {
+        std::vector<float> y, infer, dx, grads;
+    };
+    auto run = [&](int threads) {
+        rnnkit::set_num_threads(threads);
+        Recurrent<float> layer(c);
+        Result r{std::vector<float>(dy.size()), std::vector<float>(dy.size()), std::vector<float>(x.size()), {}};
+        std::vector<float> hn(dhn.size()), cn(dhn.size()), dh0(dhn.size()), dc0(dhn.size());
+        layer.forward(r.infer.data(), hn.data(), cn.data(), x.data(), nullptr, nullptr, lengths.data(), T, B, false);
+        layer.forward(r.y.data(), hn.data(), cn.data(), x.data(), nullptr, nullptr, lengths.data(), T, B, true);
+        layer.backward(r.dx.data(), dh0.data(), lstm ? dc0.data() : nullptr, dy.data(), dhn.data(),
+                       lstm ? dhn.data() : nullptr);
+        r.grads.assign(layer.grad_data(), layer.grad_data() + layer.num_parameters());
+        return r;
+    };
+    const int before = rnnkit::get_num_threads();
+    const Result one = run(1), two = run(2);
+    rnnkit::set_num_threads(before);
+    auto expect_close = [&](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+        ASSERT_EQ(a.size(), b.size());
+        for (std::size_t i = 0; i < a.size(); ++i)
+            ASSERT_NEAR(a[i], b[i], 1e-5f * std::max(1.0f, std::fabs(a[i]))) << k.name << " " << what << "[" << i << "]";
+    };
+    expect_close(one.infer, two.infer, "inference y");
+    expect_close(one.y, two.y, "training y");
+    expect_close(one.dx, two.dx, "dx");
+    expect_close(one.grads, two.grads, "grads");
+}
 
 TEST(Recurrent, BackwardWithoutForwardThrows) {
     Recurrent<float> layer(config_of(kKinds[0], 2, 2));
