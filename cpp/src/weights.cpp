@@ -13,6 +13,20 @@ namespace detail {
 
 namespace {
 
+// Rows of A per register tile: RB x (one panel = two registers) accumulators plus the two panel registers
+// and a broadcast must fit the register file (32 vector registers with AVX-512, 16 below it), or the
+// compiler spills accumulators inside the k loop. Without AVX a panel is four registers per row.
+template <class S>
+constexpr int rows_per_tile() {
+#if defined(__AVX512F__)
+    return sizeof(S) == 4 ? 8 : 4;
+#elif defined(__AVX__)
+    return sizeof(S) == 4 ? 6 : 4;
+#else
+    return 2;
+#endif
+}
+
 // C[RB, width] = acc, or += acc: whole panels as vector stores, the ragged last panel element by element.
 template <class S, int RB, int P>
 inline void store_rows(S* C, int ldc, const S (&acc)[RB][P], int width, bool accumulate) {
@@ -82,7 +96,7 @@ inline void panel_vector_kernel(S* C, const S* A, const S* panel, std::size_t st
 template <class S>
 inline void panel_times_rows(S* C, int ldc, const S* A, int lda, const S* panel, std::size_t stride, int K, int M,
                              int width, bool accumulate) {
-    constexpr int RB = sizeof(S) == 4 ? 8 : 4;
+    constexpr int RB = rows_per_tile<S>();
     if (M == 1) return panel_vector_kernel(C, A, panel, stride, K, width, accumulate);
     int r = 0;
     for (; r + RB <= M; r += RB)
