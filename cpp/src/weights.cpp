@@ -154,6 +154,8 @@ template <class S, int MB>
 inline void dot_rows(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_t ldb, int n0, int n1, int K,
                      bool accumulate) {
     int n = n0;
+    if constexpr (MB == 1)  // a matrix-vector product: eight stored rows in flight hide more memory latency
+        for (; n + 8 <= n1; n += 8) dot_tile<S, 1, 8>(C + n, ldc, A, lda, Bs + std::size_t(n) * ldb, ldb, K, accumulate);
     for (; n + 4 <= n1; n += 4) dot_tile<S, MB, 4>(C + n, ldc, A, lda, Bs + std::size_t(n) * ldb, ldb, K, accumulate);
     for (; n < n1; ++n) dot_tile<S, MB, 1>(C + n, ldc, A, lda, Bs + std::size_t(n) * ldb, ldb, K, accumulate);
 }
