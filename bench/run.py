@@ -61,11 +61,13 @@ def best_of(fn, repeat, warmup=2):
     return min(times)
 
 
-def best_interleaved(fns, repeat, warmup=2, budget=0.5):
+def best_interleaved(fns, repeat, warmup=2, budget=0.5, settle=0.05):
     """Best time of each of `fns` (name -> callable), the libraries taking turns within every round, so that a
-    change in this shared machine's load touches all of them alike. Each timed call follows an untimed call of
-    the same function: the previous library's idle worker threads stop spinning and this one's caches are
-    warm. Fast cases get more rounds (up to 10x `repeat`, about `budget` seconds per library)."""
+    change in this shared machine's load touches all of them alike. Before each library's turn the process
+    sleeps `settle` seconds: every library's worker threads spin for a while after a call (onnxruntime's
+    made an rnnkit call that followed at once 1.9x slower, rnnkit's OpenMP threads slowed onnxruntime by
+    1.2x). Then an untimed call warms this library's threads and caches, and the next call is timed. Fast
+    cases get more rounds (up to 10x `repeat`, about `budget` seconds per library)."""
     one = {}
     for name, fn in fns.items():
         for _ in range(warmup):
@@ -77,6 +79,7 @@ def best_interleaved(fns, repeat, warmup=2, budget=0.5):
     best = dict(one)
     for _ in range(rounds):
         for name, fn in fns.items():
+            time.sleep(settle)
             fn()
             t0 = time.perf_counter()
             fn()
