@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 
 #ifdef RNNKIT_HAVE_OPENMP
 #include <omp.h>
@@ -109,41 +110,50 @@ inline void panel_times_rows(S* C, int ldc, const S* A, int lda, const S* panel,
         panel_vector_kernel(C + std::size_t(r) * ldc, A + std::size_t(r) * lda, panel, stride, K, width, accumulate);
 }
 
-// Sums the V lanes of every accumulator into lane 0 by halves (log2 V vector adds, in parallel over the
-// tile's accumulators) instead of V - 1 dependent scalar adds each.
-template <int W, class S, int MB, int NB, int V>
-inline void fold_lanes(S (&acc)[MB][NB][V]) {
-    if constexpr (W >= 1) {
-        for (int i = 0; i < MB; ++i)
-            for (int j = 0; j < NB; ++j)
-#pragma omp simd
-                for (int v = 0; v < W; ++v) acc[i][j][v] += acc[i][j][v + W];
-        fold_lanes<W / 2>(acc);
+// One SIMD register of S as a GCC/Clang vector type: the dot-product tiles below name their registers
+// explicitly (with `#pragma omp simd` loops over arrays gcc kept the accumulators in memory or reloaded
+// operands for every product).
+template <class S, int V>
+using Register [[gnu::vector_size(V * sizeof(S))]] = S;
+
+template <class S, int V>
+inline Register<S, V> load_register(const S* p) {
+    Register<S, V> r;
+    std::memcpy(&r, p, sizeof r);
+    return r;
+}
+
+// The sum of a register's lanes by halves: log2 V adds on ever narrower registers.
+template <class S, int V>
+inline S lane_sum(Register<S, V> r) {
+    if constexpr (V == 1) {
+        return r[0];
+    } else {
+        Register<S, V / 2> lo, hi;
+        std::memcpy(&lo, &r, sizeof lo);
+        std::memcpy(&hi, reinterpret_cast<const char*>(&r) + sizeof lo, sizeof hi);
+        return lane_sum<S, V / 2>(lo + hi);
     }
 }
 
-// C[MB, NB] of dot products of rows of A with rows of the stored matrix, vectorised along k.
+// C[MB, NB] of dot products of rows of A with rows of the stored matrix, vectorised along k: per step of k,
+// MB + NB register loads feed MB * NB fused multiply-adds.
 template <class S, int MB, int NB>
 inline void dot_tile(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_t ldb, int K, bool accumulate) {
-    constexpr int V = panel_width<S>() / 2;  // one SIMD register of S
-    S acc[MB][NB][V];
-    for (int i = 0; i < MB; ++i)
-        for (int j = 0; j < NB; ++j)
-#pragma omp simd
-            for (int v = 0; v < V; ++v) acc[i][j][v] = S(0);
+    constexpr int V = panel_width<S>() / 2;  // lanes of one SIMD register of S
+    using R = Register<S, V>;
+    R acc[MB][NB] = {};
     int k = 0;
-    for (; k + V <= K; k += V)
+    for (; k + V <= K; k += V) {
+        R a[MB], b[NB];
+        for (int i = 0; i < MB; ++i) a[i] = load_register<S, V>(A + std::size_t(i) * lda + k);
+        for (int j = 0; j < NB; ++j) b[j] = load_register<S, V>(Bs + std::size_t(j) * ldb + k);
         for (int i = 0; i < MB; ++i)
-            for (int j = 0; j < NB; ++j) {
-                const S* a = A + std::size_t(i) * lda + k;
-                const S* b = Bs + std::size_t(j) * ldb + k;
-#pragma omp simd
-                for (int v = 0; v < V; ++v) acc[i][j][v] += a[v] * b[v];
-            }
-    fold_lanes<V / 2>(acc);
+            for (int j = 0; j < NB; ++j) acc[i][j] += a[i] * b[j];
+    }
     for (int i = 0; i < MB; ++i)
         for (int j = 0; j < NB; ++j) {
-            S sum = acc[i][j][0];
+            S sum = lane_sum<S, V>(acc[i][j]);
             for (int kk = k; kk < K; ++kk) sum += A[std::size_t(i) * lda + kk] * Bs[std::size_t(j) * ldb + kk];
             S& c = C[std::size_t(i) * ldc + j];
             c = accumulate ? c + sum : sum;
