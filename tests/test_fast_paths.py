@@ -1,8 +1,9 @@
 """Every fast path computes torch's numbers: the per-step products run as packed panels (enough rows, or small
-weights), as dot products over the stored weights (few rows of large weights, or very few rows), and read
-weights in place with a padded ragged edge (sizes not a multiple of the SIMD panel); a single sequence (B = 1)
-takes a matrix-vector kernel; threads own hidden units when a step is large enough. Results do not depend on
-the thread count, and the denormal mode rnnkit sets for its kernels is restored afterwards."""
+weights), as dot products over the stored weights (few rows of large weights, or very few rows) or as a
+swapped panel product over them (16-63 rows of large weights), and read weights in place with a padded ragged
+edge (sizes not a multiple of the SIMD panel); a single sequence (B = 1) takes a matrix-vector kernel;
+threads own hidden units when a step is large enough. Results do not depend on the thread count, and the
+denormal mode rnnkit sets for its kernels is restored afterwards."""
 import numpy as np
 import pytest
 
@@ -19,6 +20,7 @@ CASES = [  # (T, B, I, H): which path the sizes select
     (30, 1, 40, 300),    # B = 1 with threads owning hidden units, ragged gate edges
     (3, 2, 64, 160),     # dot products with threads owning hidden units
     (12, 1, 400, 400),   # dot products: weights above 2 MiB, fewer than 64 rows; threads own units
+    (21, 2, 400, 400),   # the same weights with 16+ rows: swapped panel product (A^T packed, weights in place)
 ]
 
 

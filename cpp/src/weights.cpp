@@ -29,8 +29,16 @@ constexpr int rows_per_tile() {
 }
 
 // C[RB, width] = acc, or += acc: whole panels as vector stores, the ragged last panel element by element.
-template <class S, int RB, int P>
+// Transposed (Tr): C[width, RB] = acc^T, element by element.
+template <class S, int RB, int P, bool Tr>
 inline void store_rows(S* C, int ldc, const S (&acc)[RB][P], int width, bool accumulate) {
+    if constexpr (Tr) {
+        for (int c = 0; c < width; ++c) {
+            S* row = C + std::size_t(c) * ldc;
+            for (int r = 0; r < RB; ++r) row[r] = accumulate ? row[r] + acc[r][c] : acc[r][c];
+        }
+        return;
+    }
     for (int r = 0; r < RB; ++r) {
         S* row = C + std::size_t(r) * ldc;
         if (width == P && accumulate) {
@@ -46,7 +54,7 @@ inline void store_rows(S* C, int ldc, const S (&acc)[RB][P], int width, bool acc
 }
 
 // RB rows of A times one panel (K rows of P values, `stride` apart): acc[RB][P] stays in registers.
-template <class S, int RB>
+template <class S, int RB, bool Tr = false>
 inline void panel_kernel(S* C, int ldc, const S* A, int lda, const S* panel, std::size_t stride, int K, int width,
                          bool accumulate) {
     constexpr int P = panel_width<S>();
@@ -62,7 +70,7 @@ inline void panel_kernel(S* C, int ldc, const S* A, int lda, const S* panel, std
             for (int c = 0; c < P; ++c) acc[r][c] += a * w[c];
         }
     }
-    store_rows<S, RB, P>(C, ldc, acc, width, accumulate);
+    store_rows<S, RB, P, Tr>(C, ldc, acc, width, accumulate);
 }
 
 // One row of A (a matrix-vector product): four partial sums over k hide the FMA latency.
@@ -94,20 +102,24 @@ inline void panel_vector_kernel(S* C, const S* A, const S* panel, std::size_t st
     }
 }
 
-template <class S>
+// M rows of A times one panel: C[M, width] (+)= A · panel, or with Tr the transpose, C[width, M].
+template <class S, bool Tr = false>
 inline void panel_times_rows(S* C, int ldc, const S* A, int lda, const S* panel, std::size_t stride, int K, int M,
                              int width, bool accumulate) {
     constexpr int RB = rows_per_tile<S>();
-    if (M == 1) return panel_vector_kernel(C, A, panel, stride, K, width, accumulate);
+    auto out = [&](int r) { return Tr ? C + r : C + std::size_t(r) * ldc; };  // where row r of the product goes
+    if (M == 1 && !Tr) return panel_vector_kernel(C, A, panel, stride, K, width, accumulate);
     int r = 0;
     for (; r + RB <= M; r += RB)
-        panel_kernel<S, RB>(C + std::size_t(r) * ldc, ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width,
-                            accumulate);
+        panel_kernel<S, RB, Tr>(out(r), ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width, accumulate);
     for (; r + 2 <= M; r += 2)
-        panel_kernel<S, 2>(C + std::size_t(r) * ldc, ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width,
-                           accumulate);
-    for (; r < M; ++r)
-        panel_vector_kernel(C + std::size_t(r) * ldc, A + std::size_t(r) * lda, panel, stride, K, width, accumulate);
+        panel_kernel<S, 2, Tr>(out(r), ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width, accumulate);
+    for (; r < M; ++r) {
+        if constexpr (Tr)
+            panel_kernel<S, 1, true>(out(r), ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width, accumulate);
+        else
+            panel_vector_kernel(out(r), A + std::size_t(r) * lda, panel, stride, K, width, accumulate);
+    }
 }
 
 // One SIMD register of S as a GCC/Clang vector type: the dot-product tiles below name their registers
@@ -170,11 +182,53 @@ inline void dot_rows(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_
     for (; n < n1; ++n) dot_tile<S, MB, 1>(C + n, ldc, A, lda, Bs + std::size_t(n) * ldb, ldb, K, accumulate);
 }
 
+// Blocking (GotoBLAS order, without packing A): slices of KC rows of W keep a panel's slice (KC x P values)
+// in L1, and blocks of MC rows of A (MC x KC values) stay in L2 while every panel passes over them.
+constexpr int KC = 256, MC = 128;
+inline int k_block(int K) { return K <= 2 * KC ? K : KC; }
+inline int m_block(int M) { return M <= 2 * MC ? M : MC; }
+
+// C[:, n0:n1] (+)= A · Bs[n0:n1]^T for many rows of A (M >= kSwapRows) without packing the large stored
+// matrix: transposed, C^T[n, m] = Σ_k Bs[n, k] A[m, k] is a panel product in which the stored rows are the
+// register tile's rows (read in place, broadcast) and A^T, small, is packed into panels by the calling thread.
+constexpr int kSwapRows = 16;
+
+template <class S>
+inline void swapped_product(S* C, int ldc, const S* A, int lda, int M, const S* Bs, std::size_t ldb, int n0, int n1,
+                            int K, bool accumulate) {
+    constexpr int P = panel_width<S>();
+    const int panels = (M + P - 1) / P;
+    Scratch<S> mem;
+    S* at = mem.take(std::size_t(panels) * K * P);  // panel q: at[(q*K + k)*P + c] = A[q*P + c, k], zero-padded
+    for (int q = 0; q < panels; ++q)
+        for (int c = 0; c < P; ++c) {
+            const int m = q * P + c;
+            S* col = at + std::size_t(q) * K * P + c;
+            if (m < M)
+                for (int k = 0; k < K; ++k) col[std::size_t(k) * P] = A[std::size_t(m) * lda + k];
+            else
+                for (int k = 0; k < K; ++k) col[std::size_t(k) * P] = S(0);
+        }
+    const int kc = k_block(K);
+    constexpr int NC = 64;  // stored rows per block: NC x kc values stay in L2 while the panels pass
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        const int kn = std::min(kc, K - k0);
+        for (int c0 = n0; c0 < n1; c0 += NC) {
+            const int cn = std::min(NC, n1 - c0);
+            for (int q = 0; q < panels; ++q)
+                panel_times_rows<S, true>(C + std::size_t(q) * P * ldc + c0, ldc, Bs + std::size_t(c0) * ldb + k0,
+                                          int(ldb), at + (std::size_t(q) * K + k0) * P, P, kn, cn,
+                                          std::min(P, M - q * P), accumulate || k0 > 0);
+        }
+    }
+}
+
 // Dot products for stored rows [n0, n1) (columns of C), every row of A: chunks of 64 stored rows stay in L2
-// while every row of A passes over them.
+// while every row of A passes over them. Many rows of A take the swapped panel product instead.
 template <class S>
 inline void dot_block(S* C, int ldc, const S* A, int lda, int M, const S* Bs, std::size_t ldb, int n0, int n1, int K,
                       bool accumulate) {
+    if (M >= kSwapRows) return swapped_product(C, ldc, A, lda, M, Bs, ldb, n0, n1, K, accumulate);
     constexpr int CHUNK = 64;
     for (int c0 = n0; c0 < n1; c0 += CHUNK) {
         const int c1 = std::min(n1, c0 + CHUNK);
@@ -190,12 +244,6 @@ inline void dot_block(S* C, int ldc, const S* A, int lda, int M, const S* Bs, st
                            accumulate);
     }
 }
-
-// Blocking (GotoBLAS order, without packing A): slices of KC rows of W keep a panel's slice (KC x P values)
-// in L1, and blocks of MC rows of A (MC x KC values) stay in L2 while every panel passes over them.
-constexpr int KC = 256, MC = 128;
-inline int k_block(int K) { return K <= 2 * KC ? K : KC; }
-inline int m_block(int M) { return M <= 2 * MC ? M : MC; }
 
 }  // namespace
 
