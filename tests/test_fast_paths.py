@@ -21,6 +21,7 @@ CASES = [  # (T, B, I, H): which path the sizes select
     (3, 2, 64, 160),     # dot products with threads owning hidden units
     (12, 1, 400, 400),   # dot products: weights above 2 MiB, fewer than 64 rows; threads own units
     (21, 2, 400, 400),   # the same weights with 16+ rows: swapped panel product (A^T packed, weights in place)
+    (66, 1, 400, 400),   # 64-255 rows: packed recurrent weights, input projection by the swapped product
 ]
 
 

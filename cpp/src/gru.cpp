@@ -33,10 +33,10 @@ void gru_forward(const SeqForward<S>& a) {
     S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                        // [2, B, H] h * hmask, ping-pong
     const bool lbr = a.linear_before_reset;
     // Packed once: R^T for every gate (linear_before_reset), or R_rz^T and R_n^T apart.
-    const bool pack = worth_packing<S>(T, B, std::max(I, H), 3 * H);
-    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack, mem, H);
-    const auto RT = WeightOperand<S>::transposed(a.R, H, H, lbr ? G : 2 * H, pack, mem, H);
-    const auto RnT = WeightOperand<S>::transposed(R_n, H, H, H, pack && !lbr, mem);
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H);
+    const int NR = lbr ? G : 2 * H;  // columns of R^T multiplied together in a step
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, NR, pack_recurrent<S>(T, B, H, NR), mem, H);
+    const auto RnT = WeightOperand<S>::transposed(R_n, H, H, H, !lbr && pack_recurrent<S>(T, B, H, H), mem);
 
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));

@@ -25,9 +25,9 @@ void lstm_forward(const SeqForward<S>& a) {
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;                         // [H] each
     S* pre_base = a.training ? a.gates : scratch;
     S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                          // [2, B, H] h * hmask, ping-pong
-    const bool pack = worth_packing<S>(T, B, std::max(I, H), 4 * H);
-    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack, mem, H);  // W^T [I, G], gates of H columns
-    const auto RT = WeightOperand<S>::transposed(a.R, H, H, G, pack, mem, H);  // R^T [H, G]
+    // W^T [I, G] and R^T [H, G], gates of H columns
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H);
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, G, pack_recurrent<S>(T, B, H, G), mem, H);
 
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));

@@ -22,9 +22,8 @@ void rnn_forward(const SeqForward<S>& a) {
     S* scratch = a.training ? nullptr : mem.take(std::size_t(chunk) * BH);
     S* pre_base = a.training ? a.gates : scratch;
     S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                          // [2, B, H] h * hmask, ping-pong
-    const bool pack = worth_packing<S>(T, B, std::max(I, H), H);
-    const auto WT = WeightOperand<S>::transposed(a.W, I, I, H, pack, mem);  // W^T [I, H]
-    const auto RT = WeightOperand<S>::transposed(a.R, H, H, H, pack, mem);  // R^T [H, H]
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, H, pack_input<S>(T, B, I, H), mem);      // W^T [I, H]
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, H, pack_recurrent<S>(T, B, H, H), mem);  // R^T [H, H]
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));
     if (a.hmask) mask_units(masked, a.h + init * BH, a.hmask, B, H, UnitRange{0, H});
