@@ -12,6 +12,7 @@
 #include "kernels.hpp"
 #include "weights.hpp"
 #include "pointwise.hpp"
+#include "team.hpp"
 #include "workspace.hpp"
 
 namespace rnnkit {
@@ -44,8 +45,11 @@ void gru_forward(const SeqForward<S>& a) {
 
     // Threads own hidden units (see lstm_forward): one barrier per step with linear_before_reset; without
     // it a second one, because R_n multiplies r * h_rec of every unit.
+    TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
+#pragma omp single
+        step_end.set_threads(team_size());
         const UnitRange u = my_units(H, panel_width<S>());
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
@@ -84,7 +88,7 @@ void gru_forward(const SeqForward<S>& a) {
                 }
                 // without linear_before_reset: gh[:, 2H:3H] = (r * h_rec) R_n^T, once every unit's r is known
                 if (!lbr) {
-#pragma omp barrier
+                    step_end.arrive_and_wait();
                     RnT.multiply_units(gh + 2 * H, G, g + 3 * H, LD, B, u.u0, u.u1, false);
                 }
 
@@ -112,7 +116,7 @@ void gru_forward(const SeqForward<S>& a) {
                     }
                 }
                 if (a.hmask) mask_units(masked + ((s + 1) & 1) * BH, h_cur, a.hmask, B, H, u);
-#pragma omp barrier
+                step_end.arrive_and_wait();
             }
         }
     }
@@ -142,8 +146,11 @@ void gru_backward(const SeqBackward<S>& a) {
 
     // Threads own hidden units (see lstm_backward): one barrier per step between the pointwise pass and
     // the products; without linear_before_reset a second one, as dr' needs d(r h_rec) = dq R_n first.
+    TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
+#pragma omp single
+        step_end.set_threads(team_size());
         const UnitRange u = my_units(H, panel_width<S>());
         const int un = u.u1 - u.u0;
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
@@ -183,7 +190,7 @@ void gru_backward(const SeqBackward<S>& a) {
                     dhn[j] = dht * z;
                 }
             }
-#pragma omp barrier
+            step_end.arrive_and_wait();
             // Gradients w.r.t. the recurrent input h_rec go straight into dh_prev, or with a dropout mask into
             // dh_rec first and then dh_prev += dh_rec * hmask.
             S* drec = a.hmask ? dh_rec : dh_n;
@@ -212,7 +219,7 @@ void gru_backward(const SeqBackward<S>& a) {
                         drecb[j] = (mb ? S(0) : drecb[j]) + drhb[j] * r;
                     }
                 }
-#pragma omp barrier
+                step_end.arrive_and_wait();
             }
             Rrz.multiply_units(drec, H, dg, LD, B, u.u0, u.u1, true);  // += [dr' dz'] R_rz
             if (a.hmask) add_masked_units(dh_n, dh_rec, a.hmask, B, H, u);

@@ -7,6 +7,7 @@
 #include "kernels.hpp"
 #include "weights.hpp"
 #include "pointwise.hpp"
+#include "team.hpp"
 #include "workspace.hpp"
 
 namespace rnnkit {
@@ -37,8 +38,11 @@ void lstm_forward(const SeqForward<S>& a) {
     // Each thread owns hidden units [u0, u1): it projects the inputs of those units' gate columns, multiplies
     // h_prev (all units) by their columns of R^T and runs their pointwise pass. Only h crosses threads, so a
     // step ends with the one barrier that publishes h.
+    TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
+#pragma omp single
+        step_end.set_threads(team_size());
         const UnitRange u = my_units(H, panel_width<S>());
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
@@ -91,7 +95,7 @@ void lstm_forward(const SeqForward<S>& a) {
                     }
                 }
                 if (a.hmask) mask_units(masked + ((s + 1) & 1) * BH, h_cur, a.hmask, B, H, u);
-#pragma omp barrier
+                step_end.arrive_and_wait();
             }
         }
     }
@@ -122,8 +126,11 @@ void lstm_backward(const SeqBackward<S>& a) {
     // Threads own hidden units [u0, u1) of the state gradients: the pointwise pass of step t for those units
     // needs only their dh, dc; dh_prev[:, own] = dgates(all units) R[:, own] needs every unit's dgates, so a
     // step has one barrier, between the two.
+    TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
+#pragma omp single
+        step_end.set_threads(team_size());
         const UnitRange u = my_units(H, panel_width<S>());
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
@@ -168,7 +175,7 @@ void lstm_backward(const SeqBackward<S>& a) {
                     dhn[j] = S(0);
                 }
             }
-#pragma omp barrier
+            step_end.arrive_and_wait();
             if (a.hmask) {  // dh_prev += (dgates R) * hmask
                 R.multiply_units(dh_rec, H, dg, G, B, u.u0, u.u1, false);
                 add_masked_units(dh_n, dh_rec, a.hmask, B, H, u);

@@ -7,6 +7,7 @@
 #include "kernels.hpp"
 #include "weights.hpp"
 #include "pointwise.hpp"
+#include "team.hpp"
 #include "workspace.hpp"
 
 namespace rnnkit {
@@ -29,8 +30,11 @@ void rnn_forward(const SeqForward<S>& a) {
     if (a.hmask) mask_units(masked, a.h + init * BH, a.hmask, B, H, UnitRange{0, H});
 
     // Threads own hidden units, one barrier per step (see lstm_forward).
+    TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, H))
     {
+#pragma omp single
+        step_end.set_threads(team_size());
         const UnitRange u = my_units(H, panel_width<S>());
         const int un = u.u1 - u.u0;
         for (int s0 = 0; s0 < T; s0 += chunk) {
@@ -68,7 +72,7 @@ void rnn_forward(const SeqForward<S>& a) {
                     }
                 }
                 if (a.hmask) mask_units(masked + ((s + 1) & 1) * BH, h_cur, a.hmask, B, H, u);
-#pragma omp barrier
+                step_end.arrive_and_wait();
             }
         }
     }
@@ -90,8 +94,11 @@ void rnn_backward(const SeqBackward<S>& a) {
     const auto R = WeightOperand<S>::direct(a.R, H, H, H, mem);
 
     // Threads own hidden units, one barrier per step (see lstm_backward).
+    TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, H))
     {
+#pragma omp single
+        step_end.set_threads(team_size());
         const UnitRange u = my_units(H, panel_width<S>());
         const int un = u.u1 - u.u0;
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
@@ -119,7 +126,7 @@ void rnn_backward(const SeqBackward<S>& a) {
                     dhn[j] = S(0);
                 }
             }
-#pragma omp barrier
+            step_end.arrive_and_wait();
             if (a.hmask) {
                 R.multiply_units(dh_rec, H, dg, H, B, u.u0, u.u1, false);
                 add_masked_units(dh_n, dh_rec, a.hmask, B, H, u);

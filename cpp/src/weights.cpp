@@ -4,9 +4,6 @@
 #include <cstddef>
 #include <cstring>
 
-#ifdef RNNKIT_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 namespace rnnkit {
 inline namespace v0 {
@@ -246,17 +243,6 @@ inline void dot_block(S* C, int ldc, const S* A, int lda, int M, const S* Bs, st
 }
 
 }  // namespace
-
-UnitRange my_units(int H, int grain) {
-#ifdef RNNKIT_HAVE_OPENMP
-    const int threads = omp_get_num_threads(), id = omp_get_thread_num();
-#else
-    const int threads = 1, id = 0;
-#endif
-    const int blocks = (H + grain - 1) / grain;
-    const int b0 = int(long(blocks) * id / threads), b1 = int(long(blocks) * (id + 1) / threads);
-    return UnitRange{std::min(H, b0 * grain), std::min(H, b1 * grain)};
-}
 
 template <class S>
 WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch) {

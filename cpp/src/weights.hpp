@@ -17,6 +17,7 @@
 // multiply_units, alone, and run the pointwise pass of those units without waiting for other threads.
 #pragma once
 
+#include "team.hpp"
 #include "workspace.hpp"
 
 namespace rnnkit {
@@ -91,13 +92,6 @@ inline bool pack_input(int T, int B, int K, int N) {
     const long rows = long(T) * B;
     return rows >= 256 || (rows >= 8 && small_weights<S>(K, N));
 }
-
-// The hidden units [u0, u1) the calling thread owns inside a parallel region: blocks of `grain` units
-// split evenly over the team (all units when called outside one).
-struct UnitRange {
-    int u0, u1;
-};
-UnitRange my_units(int H, int grain);
 
 }  // namespace detail
 }  // namespace v0
