@@ -11,6 +11,19 @@ namespace detail {
 
 namespace {
 
+// One SIMD register of S as a GCC/Clang vector type: the dot-product tiles below name their registers
+// explicitly (with `#pragma omp simd` loops over arrays gcc kept the accumulators in memory or reloaded
+// operands for every product).
+template <class S, int V>
+using Register [[gnu::vector_size(V * sizeof(S))]] = S;
+
+template <class S, int V>
+inline Register<S, V> load_register(const S* p) {
+    Register<S, V> r;
+    std::memcpy(&r, p, sizeof r);
+    return r;
+}
+
 // Rows of A per register tile: RB x (one panel = two registers) accumulators plus the two panel registers
 // and a broadcast must fit the register file (32 vector registers with AVX-512, 16 below it), or the
 // compiler spills accumulators inside the k loop. Without AVX a panel is four registers per row.
@@ -50,24 +63,26 @@ inline void store_rows(S* C, int ldc, const S (&acc)[RB][P], int width, bool acc
     }
 }
 
-// RB rows of A times one panel (K rows of P values, `stride` apart): acc[RB][P] stays in registers.
+// RB rows of A times one panel (K rows of P values, `stride` apart): RB x 2 accumulator registers, per k two
+// panel loads and RB broadcasts.
 template <class S, int RB, bool Tr = false>
 inline void panel_kernel(S* C, int ldc, const S* A, int lda, const S* panel, std::size_t stride, int K, int width,
                          bool accumulate) {
-    constexpr int P = panel_width<S>();
-    S acc[RB][P];
-    for (int r = 0; r < RB; ++r)
-#pragma omp simd
-        for (int c = 0; c < P; ++c) acc[r][c] = S(0);
+    constexpr int P = panel_width<S>(), V = P / 2;
+    using R = Register<S, V>;
+    R acc[RB][2] = {};
     for (int k = 0; k < K; ++k) {
         const S* w = panel + std::size_t(k) * stride;
+        const R w0 = load_register<S, V>(w), w1 = load_register<S, V>(w + V);
         for (int r = 0; r < RB; ++r) {
             const S a = A[std::size_t(r) * lda + k];
-#pragma omp simd
-            for (int c = 0; c < P; ++c) acc[r][c] += a * w[c];
+            acc[r][0] += a * w0;
+            acc[r][1] += a * w1;
         }
     }
-    store_rows<S, RB, P, Tr>(C, ldc, acc, width, accumulate);
+    S out[RB][P];
+    std::memcpy(out, acc, sizeof out);
+    store_rows<S, RB, P, Tr>(C, ldc, out, width, accumulate);
 }
 
 // One row of A (a matrix-vector product): four partial sums over k hide the FMA latency.
@@ -117,19 +132,6 @@ inline void panel_times_rows(S* C, int ldc, const S* A, int lda, const S* panel,
         else
             panel_vector_kernel(out(r), A + std::size_t(r) * lda, panel, stride, K, width, accumulate);
     }
-}
-
-// One SIMD register of S as a GCC/Clang vector type: the dot-product tiles below name their registers
-// explicitly (with `#pragma omp simd` loops over arrays gcc kept the accumulators in memory or reloaded
-// operands for every product).
-template <class S, int V>
-using Register [[gnu::vector_size(V * sizeof(S))]] = S;
-
-template <class S, int V>
-inline Register<S, V> load_register(const S* p) {
-    Register<S, V> r;
-    std::memcpy(&r, p, sizeof r);
-    return r;
 }
 
 // The sum of a register's lanes by halves: log2 V adds on ever narrower registers.
@@ -182,6 +184,9 @@ inline void dot_rows(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_
 // Blocking (GotoBLAS order, without packing A): slices of KC rows of W keep a panel's slice (KC x P values)
 // in L1, and blocks of MC rows of A (MC x KC values) stay in L2 while every panel passes over them.
 constexpr int KC = 256, MC = 128;
+// Panels per block of C: MC x 8 panels (128 x 256 floats with AVX-512) stay in L2 together with the MC rows
+// of A while every K slice passes over them (K slice outermost made C travel to L3 and back per slice).
+constexpr int kPanelGroup = 8;
 inline int k_block(int K) { return K <= 2 * KC ? K : KC; }
 inline int m_block(int M) { return M <= 2 * MC ? M : MC; }
 
@@ -348,16 +353,18 @@ void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool 
                       accumulate);
         return;
     }
-    // Threads own fixed panels (static schedule, same count every block), so no two threads write the same
-    // columns of C and the blocks need no barriers.
+    // Blocked as in multiply_units. Threads own fixed groups of panels (static schedule, same count every
+    // block), so no two threads write the same columns of C and the blocks need no barriers.
     const int kc = k_block(K), mc = m_block(M);
+    const int groups = (panels_ + kPanelGroup - 1) / kPanelGroup;
 #pragma omp parallel if (work >= (1L << 16) && panels_ > 1)
-    for (int k0 = 0; k0 < K; k0 += kc) {
-        const int kn = std::min(kc, K - k0);
-        for (int m0 = 0; m0 < M; m0 += mc) {
-            const int mn = std::min(mc, M - m0);
+    for (int m0 = 0; m0 < M; m0 += mc) {
+        const int mn = std::min(mc, M - m0);
 #pragma omp for schedule(static) nowait
-            for (int p = 0; p < panels_; ++p) block(C, ldc, A, lda, m0, mn, k0, kn, p, p + 1, accumulate);
+        for (int q = 0; q < groups; ++q) {
+            const int p0 = q * kPanelGroup, p1 = std::min(panels_, p0 + kPanelGroup);
+            for (int k0 = 0; k0 < K; k0 += kc)
+                block(C, ldc, A, lda, m0, mn, k0, std::min(kc, K - k0), p0, p1, accumulate);
         }
     }
 }
@@ -374,16 +381,18 @@ void WeightOperand<S>::multiply_units(S* C, int ldc, const S* A, int lda, int M,
                       accumulate);
         return;
     }
+    // Blocks of MC rows x kPanelGroup panels of C stay in L2 while every slice of K passes over them.
+    constexpr int NG = kPanelGroup;
     const int q0 = u0 / P, q1 = (u1 + P - 1) / P;
     const int kc = k_block(K_), mc = m_block(M);
-    for (int k0 = 0; k0 < K_; k0 += kc) {
-        const int kn = std::min(kc, K_ - k0);
-        for (int m0 = 0; m0 < M; m0 += mc) {
-            const int mn = std::min(mc, M - m0);
-            for (int g = 0; g < gates; ++g)
-                block(C, ldc, A, lda, m0, mn, k0, kn, g * panels_per_gate_ + q0, g * panels_per_gate_ + q1,
-                      accumulate);
-        }
+    for (int m0 = 0; m0 < M; m0 += mc) {
+        const int mn = std::min(mc, M - m0);
+        for (int g = 0; g < gates; ++g)
+            for (int qg = q0; qg < q1; qg += NG) {
+                const int p0 = g * panels_per_gate_ + qg, p1 = g * panels_per_gate_ + std::min(q1, qg + NG);
+                for (int k0 = 0; k0 < K_; k0 += kc)
+                    block(C, ldc, A, lda, m0, mn, k0, std::min(kc, K_ - k0), p0, p1, accumulate);
+            }
     }
 }
 
