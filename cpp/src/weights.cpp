@@ -184,9 +184,16 @@ inline void dot_rows(S* C, int ldc, const S* A, int lda, const S* Bs, std::size_
 // Blocking (GotoBLAS order, without packing A): slices of KC rows of W keep a panel's slice (KC x P values)
 // in L1, and blocks of MC rows of A (MC x KC values) stay in L2 while every panel passes over them.
 constexpr int KC = 256, MC = 128;
-// Panels per block of C: MC x 8 panels (128 x 256 floats with AVX-512) stay in L2 together with the MC rows
-// of A while every K slice passes over them (K slice outermost made C travel to L3 and back per slice).
+// Two loop orders. When the MC rows of A (all of K) fit in half of L2, blocks of C of MC rows x 8 panels
+// (128 x 256 floats with AVX-512) stay in L2 while every K slice passes over them: with the K slice outermost,
+// C travelled to L3 and back once per slice (10-20% slower at K = 1024). Longer rows of A (K = 4096 in a
+// backward dx) would then stream from L3 for every block of C instead, so there the K slice stays outermost
+// and each MC x KC block of A serves every panel.
 constexpr int kPanelGroup = 8;
+template <class S>
+inline bool c_blocks_first(int mc, int K) {
+    return std::size_t(mc) * K * sizeof(S) <= (512u << 10);
+}
 inline int k_block(int K) { return K <= 2 * KC ? K : KC; }
 inline int m_block(int M) { return M <= 2 * MC ? M : MC; }
 
@@ -353,18 +360,17 @@ void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool 
                       accumulate);
         return;
     }
-    // Blocked as in multiply_units. Threads own fixed groups of panels (static schedule, same count every
-    // block), so no two threads write the same columns of C and the blocks need no barriers.
+    // The K slice outermost (see c_blocks_first): here W is mostly a direct operand read in place, whose
+    // strided panel slices are best reused by every block of rows. Threads own fixed panels (static schedule,
+    // same count every block), so no two threads write the same columns of C and the blocks need no barriers.
     const int kc = k_block(K), mc = m_block(M);
-    const int groups = (panels_ + kPanelGroup - 1) / kPanelGroup;
 #pragma omp parallel if (work >= (1L << 16) && panels_ > 1)
-    for (int m0 = 0; m0 < M; m0 += mc) {
-        const int mn = std::min(mc, M - m0);
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        const int kn = std::min(kc, K - k0);
+        for (int m0 = 0; m0 < M; m0 += mc) {
+            const int mn = std::min(mc, M - m0);
 #pragma omp for schedule(static) nowait
-        for (int q = 0; q < groups; ++q) {
-            const int p0 = q * kPanelGroup, p1 = std::min(panels_, p0 + kPanelGroup);
-            for (int k0 = 0; k0 < K; k0 += kc)
-                block(C, ldc, A, lda, m0, mn, k0, std::min(kc, K - k0), p0, p1, accumulate);
+            for (int p = 0; p < panels_; ++p) block(C, ldc, A, lda, m0, mn, k0, kn, p, p + 1, accumulate);
         }
     }
 }
@@ -381,18 +387,29 @@ void WeightOperand<S>::multiply_units(S* C, int ldc, const S* A, int lda, int M,
                       accumulate);
         return;
     }
-    // Blocks of MC rows x kPanelGroup panels of C stay in L2 while every slice of K passes over them.
     constexpr int NG = kPanelGroup;
     const int q0 = u0 / P, q1 = (u1 + P - 1) / P;
     const int kc = k_block(K_), mc = m_block(M);
-    for (int m0 = 0; m0 < M; m0 += mc) {
-        const int mn = std::min(mc, M - m0);
-        for (int g = 0; g < gates; ++g)
-            for (int qg = q0; qg < q1; qg += NG) {
-                const int p0 = g * panels_per_gate_ + qg, p1 = g * panels_per_gate_ + std::min(q1, qg + NG);
-                for (int k0 = 0; k0 < K_; k0 += kc)
-                    block(C, ldc, A, lda, m0, mn, k0, std::min(kc, K_ - k0), p0, p1, accumulate);
-            }
+    if (c_blocks_first<S>(mc, K_)) {
+        for (int m0 = 0; m0 < M; m0 += mc) {
+            const int mn = std::min(mc, M - m0);
+            for (int g = 0; g < gates; ++g)
+                for (int qg = q0; qg < q1; qg += NG) {
+                    const int p0 = g * panels_per_gate_ + qg, p1 = g * panels_per_gate_ + std::min(q1, qg + NG);
+                    for (int k0 = 0; k0 < K_; k0 += kc)
+                        block(C, ldc, A, lda, m0, mn, k0, std::min(kc, K_ - k0), p0, p1, accumulate);
+                }
+        }
+        return;
+    }
+    for (int k0 = 0; k0 < K_; k0 += kc) {
+        const int kn = std::min(kc, K_ - k0);
+        for (int m0 = 0; m0 < M; m0 += mc) {
+            const int mn = std::min(mc, M - m0);
+            for (int g = 0; g < gates; ++g)
+                block(C, ldc, A, lda, m0, mn, k0, kn, g * panels_per_gate_ + q0, g * panels_per_gate_ + q1,
+                      accumulate);
+        }
     }
 }
 
