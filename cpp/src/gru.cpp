@@ -235,12 +235,12 @@ void gru_backward(const SeqBackward<S>& a) {
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     const S* dG = dgates;
     WeightOperand<S>::direct(a.W, I, G, I, mem).multiply(a.dx, I, dG, LD, TB, a.dx_accumulate);  // dx (+)= dG W
-    gemm<S>(true, false, G, I, TB, S(1), dG, LD, a.x, I, S(1), a.dW, I);
-    gemm<S>(true, false, 2 * H, H, TB, S(1), dG, LD, h_prev_all, H, S(1), a.dR, H);
+    add_transposed_product(a.dW, I, dG, LD, G, a.x, I, TB, I);
+    add_transposed_product(a.dR, H, dG, LD, 2 * H, h_prev_all, H, TB, H);
     if (a.linear_before_reset)
-        gemm<S>(true, false, H, H, TB, S(1), dG + 3 * H, LD, h_prev_all, H, S(1), a.dR + 2 * H * H, H);
+        add_transposed_product(a.dR + 2 * H * H, H, dG + 3 * H, LD, H, h_prev_all, H, TB, H);
     else
-        gemm<S>(true, false, H, H, TB, S(1), dG + 3 * H, LD, a.gates + 3 * H, LD, S(1), a.dR + 2 * H * H, H);
+        add_transposed_product(a.dR + 2 * H * H, H, dG + 3 * H, LD, H, a.gates + 3 * H, LD, TB, H);
     if (a.dbW) add_column_sums(a.dbW, dG, TB, G, LD);
     if (a.dbR) {
         add_column_sums(a.dbR, dG, TB, 2 * H, LD);

@@ -193,8 +193,8 @@ void lstm_backward(const SeqBackward<S>& a) {
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     WeightOperand<S>::direct(a.W, I, G, I, mem).multiply(a.dx, I, dgates, G, TB, a.dx_accumulate);  // dx (+)= dG W
-    gemm<S>(true, false, G, I, TB, S(1), dgates, G, a.x, I, S(1), a.dW, I);     // dW += dG^T x
-    gemm<S>(true, false, G, H, TB, S(1), dgates, G, h_prev_all, H, S(1), a.dR, H);  // dR += dG^T h_rec
+    add_transposed_product(a.dW, I, dgates, G, G, a.x, I, TB, I);        // dW += dG^T x
+    add_transposed_product(a.dR, H, dgates, G, G, h_prev_all, H, TB, H);  // dR += dG^T h_rec
     if (a.dbW) add_column_sums(a.dbW, dgates, TB, G, G);
     if (a.dbR) add_column_sums(a.dbR, dgates, TB, G, G);
     if (a.dP) {

@@ -143,8 +143,8 @@ void rnn_backward(const SeqBackward<S>& a) {
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);
     const S* dG = dgates;
     WeightOperand<S>::direct(a.W, I, H, I, mem).multiply(a.dx, I, dG, H, TB, a.dx_accumulate);  // dx (+)= dG W
-    gemm<S>(true, false, H, I, TB, S(1), dG, H, a.x, I, S(1), a.dW, I);
-    gemm<S>(true, false, H, H, TB, S(1), dG, H, h_prev_all, H, S(1), a.dR, H);
+    add_transposed_product(a.dW, I, dG, H, H, a.x, I, TB, I);
+    add_transposed_product(a.dR, H, dG, H, H, h_prev_all, H, TB, H);
     if (a.dbW) add_column_sums(a.dbW, dG, TB, H, H);
     if (a.dbR) add_column_sums(a.dbR, dG, TB, H, H);
 }

@@ -1,8 +1,11 @@
 #include "weights.hpp"
 
+#include "gemm.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <stdexcept>
 
 
 namespace rnnkit {
@@ -65,7 +68,8 @@ inline void store_rows(S* C, int ldc, const S (&acc)[RB][P], int width, bool acc
 
 // RB rows of A times one panel (K rows of P values, `stride` apart): RB x 2 accumulator registers, per k two
 // panel loads and RB broadcasts.
-template <class S, int RB, bool Tr = false>
+// TA: A is given transposed, row r of A is column r of the stored [K, M] matrix (a weight gradient's dG^T).
+template <class S, int RB, bool Tr = false, bool TA = false>
 inline void panel_kernel(S* C, int ldc, const S* A, int lda, const S* panel, std::size_t stride, int K, int width,
                          bool accumulate) {
     constexpr int P = panel_width<S>(), V = P / 2;
@@ -75,7 +79,7 @@ inline void panel_kernel(S* C, int ldc, const S* A, int lda, const S* panel, std
         const S* w = panel + std::size_t(k) * stride;
         const R w0 = load_register<S, V>(w), w1 = load_register<S, V>(w + V);
         for (int r = 0; r < RB; ++r) {
-            const S a = A[std::size_t(r) * lda + k];
+            const S a = TA ? A[std::size_t(k) * lda + r] : A[std::size_t(r) * lda + k];
             acc[r][0] += a * w0;
             acc[r][1] += a * w1;
         }
@@ -114,23 +118,25 @@ inline void panel_vector_kernel(S* C, const S* A, const S* panel, std::size_t st
     }
 }
 
-// M rows of A times one panel: C[M, width] (+)= A · panel, or with Tr the transpose, C[width, M].
-template <class S, bool Tr = false>
+// M rows of A times one panel: C[M, width] (+)= A · panel, or with Tr the transpose, C[width, M]; with TA
+// the rows of A are the columns of the stored matrix A points to.
+template <class S, bool Tr = false, bool TA = false>
 inline void panel_times_rows(S* C, int ldc, const S* A, int lda, const S* panel, std::size_t stride, int K, int M,
                              int width, bool accumulate) {
     constexpr int RB = rows_per_tile<S>();
     auto out = [&](int r) { return Tr ? C + r : C + std::size_t(r) * ldc; };  // where row r of the product goes
-    if (M == 1 && !Tr) return panel_vector_kernel(C, A, panel, stride, K, width, accumulate);
+    auto row = [&](int r) { return TA ? A + r : A + std::size_t(r) * lda; };  // where row r of A starts
+    if (M == 1 && !Tr && !TA) return panel_vector_kernel(C, A, panel, stride, K, width, accumulate);
     int r = 0;
     for (; r + RB <= M; r += RB)
-        panel_kernel<S, RB, Tr>(out(r), ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width, accumulate);
+        panel_kernel<S, RB, Tr, TA>(out(r), ldc, row(r), lda, panel, stride, K, width, accumulate);
     for (; r + 2 <= M; r += 2)
-        panel_kernel<S, 2, Tr>(out(r), ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width, accumulate);
+        panel_kernel<S, 2, Tr, TA>(out(r), ldc, row(r), lda, panel, stride, K, width, accumulate);
     for (; r < M; ++r) {
-        if constexpr (Tr)
-            panel_kernel<S, 1, true>(out(r), ldc, A + std::size_t(r) * lda, lda, panel, stride, K, width, accumulate);
+        if constexpr (Tr || TA)
+            panel_kernel<S, 1, Tr, TA>(out(r), ldc, row(r), lda, panel, stride, K, width, accumulate);
         else
-            panel_vector_kernel(out(r), A + std::size_t(r) * lda, panel, stride, K, width, accumulate);
+            panel_vector_kernel(out(r), row(r), panel, stride, K, width, accumulate);
     }
 }
 
@@ -339,16 +345,34 @@ typename WeightOperand<S>::Panel WeightOperand<S>::panel(int p) const {
 
 template <class S>
 void WeightOperand<S>::block(S* C, int ldc, const S* A, int lda, int m0, int mn, int k0, int kn, int p0, int p1,
-                             bool accumulate) const {
+                             bool accumulate, bool transposed_a) const {
     for (int p = p0; p < p1; ++p) {
         const Panel pn = panel(p);
-        panel_times_rows(C + std::size_t(m0) * ldc + pn.n0, ldc, A + std::size_t(m0) * lda + k0, lda,
-                         pn.data + std::size_t(k0) * pn.stride, pn.stride, kn, mn, pn.width, accumulate || k0 > 0);
+        S* c = C + std::size_t(m0) * ldc + pn.n0;
+        const S* w = pn.data + std::size_t(k0) * pn.stride;
+        if (transposed_a)
+            panel_times_rows<S, false, true>(c, ldc, A + std::size_t(k0) * lda + m0, lda, w, pn.stride, kn, mn,
+                                             pn.width, accumulate || k0 > 0);
+        else
+            panel_times_rows(c, ldc, A + std::size_t(m0) * lda + k0, lda, w, pn.stride, kn, mn, pn.width,
+                             accumulate || k0 > 0);
     }
 }
 
 template <class S>
 void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool accumulate) const {
+    multiply_team(C, ldc, A, lda, M, accumulate, false);
+}
+
+template <class S>
+void WeightOperand<S>::multiply_transposed(S* C, int ldc, const S* At, int ldat, int M, bool accumulate) const {
+    if (mode_ == Mode::Dot) throw std::logic_error("multiply_transposed: needs a panel operand");
+    multiply_team(C, ldc, At, ldat, M, accumulate, true);
+}
+
+template <class S>
+void WeightOperand<S>::multiply_team(S* C, int ldc, const S* A, int lda, int M, bool accumulate,
+                                     bool transposed_a) const {
     const int K = K_, N = N_;
     const long work = long(M) * K * N;
     if (mode_ == Mode::Dot) {
@@ -370,7 +394,8 @@ void WeightOperand<S>::multiply(S* C, int ldc, const S* A, int lda, int M, bool 
         for (int m0 = 0; m0 < M; m0 += mc) {
             const int mn = std::min(mc, M - m0);
 #pragma omp for schedule(static) nowait
-            for (int p = 0; p < panels_; ++p) block(C, ldc, A, lda, m0, mn, k0, kn, p, p + 1, accumulate);
+            for (int p = 0; p < panels_; ++p)
+                block(C, ldc, A, lda, m0, mn, k0, kn, p, p + 1, accumulate, transposed_a);
         }
     }
 }
@@ -397,7 +422,7 @@ void WeightOperand<S>::multiply_units(S* C, int ldc, const S* A, int lda, int M,
                 for (int qg = q0; qg < q1; qg += NG) {
                     const int p0 = g * panels_per_gate_ + qg, p1 = g * panels_per_gate_ + std::min(q1, qg + NG);
                     for (int k0 = 0; k0 < K_; k0 += kc)
-                        block(C, ldc, A, lda, m0, mn, k0, std::min(kc, K_ - k0), p0, p1, accumulate);
+                        block(C, ldc, A, lda, m0, mn, k0, std::min(kc, K_ - k0), p0, p1, accumulate, false);
                 }
         }
         return;
@@ -408,13 +433,22 @@ void WeightOperand<S>::multiply_units(S* C, int ldc, const S* A, int lda, int M,
             const int mn = std::min(mc, M - m0);
             for (int g = 0; g < gates; ++g)
                 block(C, ldc, A, lda, m0, mn, k0, kn, g * panels_per_gate_ + q0, g * panels_per_gate_ + q1,
-                      accumulate);
+                      accumulate, false);
         }
     }
 }
 
+template <class S>
+void add_transposed_product(S* C, int ldc, const S* At, int ldat, int M, const S* X, int ldx, int K, int N) {
+    if (N < 2 * panel_width<S>()) return gemm<S>(true, false, M, N, K, S(1), At, ldat, X, ldx, S(1), C, ldc);
+    Scratch<S> mem;
+    WeightOperand<S>::direct(X, ldx, K, N, mem).multiply_transposed(C, ldc, At, ldat, M, true);
+}
+
 template class WeightOperand<float>;
 template class WeightOperand<double>;
+template void add_transposed_product<float>(float*, int, const float*, int, int, const float*, int, int, int);
+template void add_transposed_product<double>(double*, int, const double*, int, int, const double*, int, int, int);
 
 }  // namespace detail
 }  // namespace v0

@@ -49,6 +49,9 @@ public:
     // Parallel over columns: opens its own parallel region.
     void multiply(S* C, int ldc, const S* A, int lda, int M, bool accumulate) const;
 
+    // C[M, N] (+)= At^T · W for At stored [K, M] with row stride ldat (a weight gradient dG^T · x); parallel.
+    void multiply_transposed(S* C, int ldc, const S* At, int ldat, int M, bool accumulate) const;
+
     // The same product for columns g*gate_width + [u0, u1) of every gate only, computed by the calling thread
     // (for use inside a parallel region). u0 must be a multiple of panel_width<S>().
     void multiply_units(S* C, int ldc, const S* A, int lda, int M, int u0, int u1, bool accumulate) const;
@@ -63,7 +66,8 @@ private:
     Panel panel(int p) const;  // p = gate * panels_per_gate_ + q
     // Columns [c0, c0 + n) of C from rows [m0, m0 + mn) of A, K range [k0, k0 + kn): panels/rows in order.
     void block(S* C, int ldc, const S* A, int lda, int m0, int mn, int k0, int kn, int p0, int p1,
-               bool accumulate) const;
+               bool accumulate, bool transposed_a) const;
+    void multiply_team(S* C, int ldc, const S* A, int lda, int M, bool accumulate, bool transposed_a) const;
 
     Mode mode_ = Mode::Panels;
     const S* base_ = nullptr;     // panels: first panel; dot: the stored [N, K] matrix
@@ -72,6 +76,12 @@ private:
     int gate_width_ = 0, panels_per_gate_ = 0;
     S* packed_ = nullptr;         // packed panels, or the zero-padded ragged last panel of a direct operand
 };
+
+// C[M, N] += At^T · X for At [K, M] (row stride ldat) and X [K, N] (row stride ldx): a weight gradient
+// (dW += dG^T x) summed over all K = T*B rows. Through panels of X read in place (10-35% faster than Eigen's
+// transposed GEMM here) when X has at least two panels of columns, else Eigen.
+template <class S>
+void add_transposed_product(S* C, int ldc, const S* At, int ldat, int M, const S* X, int ldx, int K, int N);
 
 // Heuristics shared by the kernels: pack transposed weights [K, N] when a sequence has enough rows to repay
 // the copy. Weights that fit in L2 copy from cache and repay it within a few rows; larger ones arrive from
