@@ -139,8 +139,9 @@ void gru_backward(const SeqBackward<S>& a) {
     S* dh_rec = drh + BH;
     set_state(dh, a.dh_n, int(BH));
     const S* R_n = a.R + std::size_t(2) * H * H;
-    const auto Rrz = WeightOperand<S>::direct(a.R, H, 2 * H, H, mem);  // R_rz [2H, H]
-    const auto Rn = WeightOperand<S>::direct(R_n, H, H, H, mem);        // R_n [H, H]
+    // R_rz [2H, H] and R_n [H, H], read by every step: copied into contiguous panels once
+    const auto Rrz = WeightOperand<S>::direct(a.R, H, 2 * H, H, mem, T > 1);
+    const auto Rn = WeightOperand<S>::direct(R_n, H, H, H, mem, T > 1);
 
     const bool lbr = a.linear_before_reset;
 
@@ -234,7 +235,7 @@ void gru_backward(const SeqBackward<S>& a) {
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     const S* dG = dgates;
-    WeightOperand<S>::direct(a.W, I, G, I, mem).multiply(a.dx, I, dG, LD, TB, a.dx_accumulate);  // dx (+)= dG W
+    WeightOperand<S>::direct(a.W, I, G, I, mem, true).multiply(a.dx, I, dG, LD, TB, a.dx_accumulate);  // dx (+)= dG W
     add_transposed_product(a.dW, I, dG, LD, G, a.x, I, TB, I);
     add_transposed_product(a.dR, H, dG, LD, 2 * H, h_prev_all, H, TB, H);
     if (a.linear_before_reset)

@@ -121,7 +121,7 @@ void lstm_backward(const SeqBackward<S>& a) {
     std::vector<S> no_peephole(a.P ? 0 : std::size_t(3) * H, S(0));
     const S* P = a.P ? a.P : no_peephole.data();
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;
-    const auto R = WeightOperand<S>::direct(a.R, H, G, H, mem);  // R [G, H]
+    const auto R = WeightOperand<S>::direct(a.R, H, G, H, mem, T > 1);  // R [G, H], panels copied once
 
     // Threads own hidden units [u0, u1) of the state gradients: the pointwise pass of step t for those units
     // needs only their dh, dc; dh_prev[:, own] = dgates(all units) R[:, own] needs every unit's dgates, so a
@@ -192,7 +192,7 @@ void lstm_backward(const SeqBackward<S>& a) {
     // Weight gradients: large GEMMs over all T*B rows at once.
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
-    WeightOperand<S>::direct(a.W, I, G, I, mem).multiply(a.dx, I, dgates, G, TB, a.dx_accumulate);  // dx (+)= dG W
+    WeightOperand<S>::direct(a.W, I, G, I, mem, true).multiply(a.dx, I, dgates, G, TB, a.dx_accumulate);  // dx (+)= dG W
     add_transposed_product(a.dW, I, dgates, G, G, a.x, I, TB, I);        // dW += dG^T x
     add_transposed_product(a.dR, H, dgates, G, G, h_prev_all, H, TB, H);  // dR += dG^T h_rec
     if (a.dbW) add_column_sums(a.dbW, dgates, TB, G, G);

@@ -91,7 +91,7 @@ void rnn_backward(const SeqBackward<S>& a) {
     S* dh_next = dh + BH;
     S* dh_rec = dh_next + BH;
     set_state(dh, a.dh_n, int(BH));
-    const auto R = WeightOperand<S>::direct(a.R, H, H, H, mem);
+    const auto R = WeightOperand<S>::direct(a.R, H, H, H, mem, T > 1);  // R [H, H], panels copied once
 
     // Threads own hidden units, one barrier per step (see lstm_backward).
     TeamBarrier step_end;
@@ -142,7 +142,7 @@ void rnn_backward(const SeqBackward<S>& a) {
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);
     const S* dG = dgates;
-    WeightOperand<S>::direct(a.W, I, H, I, mem).multiply(a.dx, I, dG, H, TB, a.dx_accumulate);  // dx (+)= dG W
+    WeightOperand<S>::direct(a.W, I, H, I, mem, true).multiply(a.dx, I, dG, H, TB, a.dx_accumulate);  // dx (+)= dG W
     add_transposed_product(a.dW, I, dG, H, H, a.x, I, TB, I);
     add_transposed_product(a.dR, H, dG, H, H, h_prev_all, H, TB, H);
     if (a.dbW) add_column_sums(a.dbW, dG, TB, H, H);

@@ -263,7 +263,7 @@ inline void dot_block(S* C, int ldc, const S* A, int lda, int M, const S* Bs, st
 }  // namespace
 
 template <class S>
-WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch) {
+WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch, bool pack) {
     constexpr int P = panel_width<S>();
     WeightOperand op;
     op.mode_ = Mode::Panels;
@@ -274,6 +274,23 @@ WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scr
     op.N_ = N;
     op.gate_width_ = N;
     op.panels_per_gate_ = op.panels_ = (N + P - 1) / P;
+    if (pack) {  // panel p: data[(p*K + k)*P + c] = W[k, p*P + c], the ragged last panel zero-padded
+        op.packed_ = scratch.take(std::size_t(op.panels_) * K * P);
+        op.base_ = op.packed_;
+        op.panel_stride_ = std::size_t(K) * P;
+        op.row_stride_ = P;
+#pragma omp parallel for schedule(static) if (long(K) * N >= (1L << 16))
+        for (int p = 0; p < op.panels_; ++p) {
+            const int n0 = p * P, width = std::min(P, N - n0);
+            S* panel = op.packed_ + std::size_t(p) * K * P;
+            for (int k = 0; k < K; ++k) {
+                S* out = panel + std::size_t(k) * P;
+                std::memcpy(out, W + std::size_t(k) * ldw + n0, sizeof(S) * width);
+                for (int c = width; c < P; ++c) out[c] = S(0);
+            }
+        }
+        return op;
+    }
     const int ragged = N % P;
     if (ragged) {  // reading P columns of the last panel in place would run past the matrix: pad a copy
         op.packed_ = scratch.take(std::size_t(K) * P);
@@ -384,8 +401,8 @@ void WeightOperand<S>::multiply_team(S* C, int ldc, const S* A, int lda, int M, 
                       accumulate);
         return;
     }
-    // The K slice outermost (see c_blocks_first): here W is mostly a direct operand read in place, whose
-    // strided panel slices are best reused by every block of rows. Threads own fixed panels (static schedule,
+    // The K slice outermost (see c_blocks_first): here W is mostly a direct operand, whose panel slices are
+    // best reused by every block of rows. Threads own fixed panels (static schedule,
     // same count every block), so no two threads write the same columns of C and the blocks need no barriers.
     const int kc = k_block(K), mc = m_block(M);
 #pragma omp parallel if (work >= (1L << 16) && panels_ > 1)
@@ -442,7 +459,7 @@ template <class S>
 void add_transposed_product(S* C, int ldc, const S* At, int ldat, int M, const S* X, int ldx, int K, int N) {
     if (N < 2 * panel_width<S>()) return gemm<S>(true, false, M, N, K, S(1), At, ldat, X, ldx, S(1), C, ldc);
     Scratch<S> mem;
-    WeightOperand<S>::direct(X, ldx, K, N, mem).multiply_transposed(C, ldc, At, ldat, M, true);
+    WeightOperand<S>::direct(X, ldx, K, N, mem, true).multiply_transposed(C, ldc, At, ldat, M, true);
 }
 
 template class WeightOperand<float>;

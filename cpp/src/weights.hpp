@@ -39,7 +39,9 @@ class WeightOperand {
 public:
     // W stored [K, N] row-major with row stride ldw, read in place. Copies (packed panels, a padded edge)
     // live in `scratch`, which must outlive the operand.
-    static WeightOperand direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch);
+    // pack=true copies W into contiguous panels first (a long product: in place, every k of a panel is on
+    // another page of W).
+    static WeightOperand direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch, bool pack = false);
     // W = stored^T, stored [N, K] row-major with row stride ldw; pack=true copies it into panels once.
     // gate_width (0: N) splits the N columns into N / gate_width gates, see above.
     static WeightOperand transposed(const S* stored, int ldw, int K, int N, bool pack, Scratch<S>& scratch,
