@@ -61,13 +61,14 @@ void gru_forward(const SeqForward<S>& a) {
             for (int k = 0; k < n; ++k) {
                 const int s = s0 + k;
                 const Step st = step_at(s, T, a.reverse, a.training);
+                const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
                 S* g = pre + (st.t - t_lo) * BL;                               // [B, 4H]
                 const S* h_prev = a.h + st.prev * BH;
                 S* h_cur = a.h + st.cur * BH;
                 S* gh = hidden;
                 const S* h_rec = a.hmask ? masked + (s & 1) * BH : h_prev;
                 // gh[:, 0:2H] = h_rec R_rz^T, and with linear_before_reset also gh[:, 2H:3H] = h_rec R_n^T
-                RT.multiply_units(gh, G, h_rec, H, B, u.u0, u.u1, false);
+                RT.multiply_units(gh, G, h_rec, H, rows, u.u0, u.u1, false);
 
                 // r = σ(g_r + gh_r + b_hr);  z = σ(g_z + gh_z + b_hz);  q = gh_n + b_hn  or  r * h_rec
                 for (int b = 0; b < B; ++b) {
@@ -89,7 +90,7 @@ void gru_forward(const SeqForward<S>& a) {
                 // without linear_before_reset: gh[:, 2H:3H] = (r * h_rec) R_n^T, once every unit's r is known
                 if (!lbr) {
                     step_end.arrive_and_wait();
-                    RnT.multiply_units(gh + 2 * H, G, g + 3 * H, LD, B, u.u0, u.u1, false);
+                    RnT.multiply_units(gh + 2 * H, G, g + 3 * H, LD, rows, u.u0, u.u1, false);
                 }
 
                 // n = tanh(g_n + r q)  or  tanh(g_n + gh_n + b_hn);   h = (1 - z) n + z h_prev
@@ -157,6 +158,7 @@ void gru_backward(const SeqBackward<S>& a) {
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);
+            const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
             const S* g = a.gates + st.t * BL;
             const S* h_prev = a.h + st.prev * BH;
             S* dg = dgates + st.t * BL;
@@ -196,10 +198,10 @@ void gru_backward(const SeqBackward<S>& a) {
             // dh_rec first and then dh_prev += dh_rec * hmask.
             S* drec = a.hmask ? dh_rec : dh_n;
             if (lbr) {
-                Rn.multiply_units(drec, H, dg + 3 * H, LD, B, u.u0, u.u1, a.hmask == nullptr);  // dq R_n
+                Rn.multiply_units(drec, H, dg + 3 * H, LD, rows, u.u0, u.u1, a.hmask == nullptr);  // dq R_n
             } else {
                 // d(r h_rec) = dq R_n;  dr' = d(r h_rec) h_rec r(1-r);  d(h_rec) += d(r h_rec) r
-                Rn.multiply_units(drh, H, dg + 3 * H, LD, B, u.u0, u.u1, false);
+                Rn.multiply_units(drh, H, dg + 3 * H, LD, rows, u.u0, u.u1, false);
                 for (int b = 0; b < B; ++b) {
                     const std::size_t row = b * std::size_t(H);
                     S* drecb = drec + row;
@@ -222,8 +224,8 @@ void gru_backward(const SeqBackward<S>& a) {
                 }
                 step_end.arrive_and_wait();
             }
-            Rrz.multiply_units(drec, H, dg, LD, B, u.u0, u.u1, true);  // += [dr' dz'] R_rz
-            if (a.hmask) add_masked_units(dh_n, dh_rec, a.hmask, B, H, u);
+            Rrz.multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, true);  // += [dr' dz'] R_rz
+            if (a.hmask) add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
             std::swap(dh_t, dh_n);
         }
     }

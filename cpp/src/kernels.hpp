@@ -116,6 +116,21 @@ inline int final_slot(int T, bool reverse, bool training) {
 }
 inline bool valid(const int* lengths, int b, int t) { return lengths == nullptr || t < lengths[b]; }
 
+// Kernels receive lengths in decreasing order (Recurrent sorts a batch and restores the caller's order), so
+// the rows still running at time t are the first active_rows(...) rows: a step's products cover only them.
+inline int active_rows(const int* lengths, int B, int t) {
+    if (lengths == nullptr) return B;
+    int lo = 0, hi = B;  // lengths[0, lo) > t >= lengths[hi, B)
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (lengths[mid] > t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace rnnkit

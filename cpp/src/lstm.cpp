@@ -54,13 +54,14 @@ void lstm_forward(const SeqForward<S>& a) {
             for (int k = 0; k < n; ++k) {
                 const int s = s0 + k;
                 const Step st = step_at(s, T, a.reverse, a.training);
+                const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
                 S* g = pre + (st.t - t_lo) * BG;                                // [B, G]
                 const S* h_prev = a.h + st.prev * BH;
                 const S* c_prev = a.c + st.prev * BH;
                 S* h_cur = a.h + st.cur * BH;
                 S* c_cur = a.c + st.cur * BH;
                 const S* h_rec = a.hmask ? masked + (s & 1) * BH : h_prev;
-                RT.multiply_units(g, G, h_rec, H, B, u.u0, u.u1, true);         // g += h_rec R^T
+                RT.multiply_units(g, G, h_rec, H, rows, u.u0, u.u1, true);         // g += h_rec R^T
 
                 // i = σ(g_i + p_i c_prev)   f = σ(g_f + p_f c_prev)   z = tanh(g_g)
                 // c = f c_prev + i z        o = σ(g_o + p_o c)        h = o tanh(c)
@@ -135,6 +136,7 @@ void lstm_backward(const SeqBackward<S>& a) {
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);
+            const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
             const S* g = a.gates + st.t * BG;
             const S* c_prev = a.c + st.prev * BH;
             const S* c_cur = a.c + st.cur * BH;
@@ -177,10 +179,10 @@ void lstm_backward(const SeqBackward<S>& a) {
             }
             step_end.arrive_and_wait();
             if (a.hmask) {  // dh_prev += (dgates R) * hmask
-                R.multiply_units(dh_rec, H, dg, G, B, u.u0, u.u1, false);
-                add_masked_units(dh_n, dh_rec, a.hmask, B, H, u);
+                R.multiply_units(dh_rec, H, dg, G, rows, u.u0, u.u1, false);
+                add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
             } else {        // dh_prev += dgates R
-                R.multiply_units(dh_n, H, dg, G, B, u.u0, u.u1, true);
+                R.multiply_units(dh_n, H, dg, G, rows, u.u0, u.u1, true);
             }
             std::swap(dh_t, dh_n);
         }

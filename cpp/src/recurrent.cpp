@@ -2,7 +2,10 @@
 // forwards. Shape legend and gradient rule: see rnnkit/config.hpp.
 #include "rnnkit/recurrent.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <numeric>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -38,7 +41,8 @@ using detail::uniform01;
 template <class S>
 struct Recurrent<S>::Record {
     int T = 0, B = 0;
-    std::vector<int> lengths;          // [B] or empty
+    std::vector<int> lengths;          // [B] or empty, in decreasing order
+    std::vector<int> order;            // [B]: batch row i of this record is the caller's row order[i]; or empty
     std::vector<S> slab;
     std::vector<std::size_t> input;    // per layer: [T, B, I_l] (layer 0: a copy of x; then dropped-out outputs)
     std::vector<std::size_t> mask;     // per layer l < L-1 when dropout > 0: [T, B, D*H]
@@ -142,7 +146,50 @@ void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const 
             if (lengths[b] < 1 || lengths[b] > T)
                 throw std::invalid_argument("lengths: expected values in 1.." + std::to_string(T) + ", got " +
                                             std::to_string(lengths[b]) + " at index " + std::to_string(b));
+    if (lengths && !std::is_sorted(lengths, lengths + B, std::greater<int>()))
+        return forward_sorted(y, h_n, c_n, x, h0, c0, lengths, T, B, training);
     forward_checked(y, h_n, c_n, x, h0, c0, lengths, T, B, training);
+}
+
+namespace {
+
+// dst[a, i, :] = src[a, order[i], :] (gather) or dst[a, order[i], :] = src[a, i, :] (scatter), for a < A,
+// i < B, rows of F values.
+template <class S>
+void permute_rows(S* dst, const S* src, const std::vector<int>& order, int A, int F, bool gather) {
+    const int B = int(order.size());
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < B; ++i) {
+            const std::size_t sorted = std::size_t(a) * B + i, given = std::size_t(a) * B + order[i];
+            std::memcpy(dst + (gather ? sorted : given) * F, src + (gather ? given : sorted) * F, sizeof(S) * F);
+        }
+}
+
+}  // namespace
+
+template <class S>
+void Recurrent<S>::forward_sorted(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths,
+                                  int T, int B, bool training) {
+    const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
+    const int Y = num_directions() * H;
+    const bool lstm = config_.kind == CellKind::LSTM;
+    std::vector<int> order(B), sorted(B);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [lengths](int a, int b) { return lengths[a] > lengths[b]; });
+    for (int i = 0; i < B; ++i) sorted[i] = lengths[order[i]];
+    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B;
+    std::vector<S> buf(TB * (I + Y) + 4 * SB * H);
+    S *xs = buf.data(), *ys = xs + TB * I, *h0s = ys + TB * Y, *c0s = h0s + SB * H, *hns = c0s + SB * H,
+      *cns = hns + SB * H;
+    permute_rows(xs, x, order, T, I, true);
+    if (h0) permute_rows(h0s, h0, order, SL, H, true);
+    if (c0 && lstm) permute_rows(c0s, c0, order, SL, H, true);
+    forward_checked(ys, hns, lstm ? cns : nullptr, xs, h0 ? h0s : nullptr, c0 && lstm ? c0s : nullptr,
+                    sorted.data(), T, B, training);
+    permute_rows(y, ys, order, T, Y, false);
+    if (h_n) permute_rows(h_n, hns, order, SL, H, false);
+    if (c_n && lstm) permute_rows(c_n, cns, order, SL, H, false);
+    if (training) tape_.back()->order = std::move(order);
 }
 
 template <class S>
@@ -296,6 +343,33 @@ template <class S>
 void Recurrent<S>::backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n) {
     if (tape_.empty())
         throw std::logic_error("backward: no recorded training forward (call forward with training=True first)");
+    if (!tape_.back()->order.empty()) return backward_sorted(dx, dh0, dc0, dy, dh_n, dc_n);
+    backward_checked(dx, dh0, dc0, dy, dh_n, dc_n);
+}
+
+template <class S>
+void Recurrent<S>::backward_sorted(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n) {
+    const std::vector<int> order = tape_.back()->order;
+    const int T = tape_.back()->T, B = tape_.back()->B;
+    const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
+    const int Y = num_directions() * H;
+    const bool lstm = config_.kind == CellKind::LSTM;
+    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B;
+    std::vector<S> buf(TB * (I + Y) + 4 * SB * H);
+    S *dys = buf.data(), *dxs = dys + TB * Y, *dhns = dxs + TB * I, *dcns = dhns + SB * H, *dh0s = dcns + SB * H,
+      *dc0s = dh0s + SB * H;
+    permute_rows(dys, dy, order, T, Y, true);
+    if (dh_n) permute_rows(dhns, dh_n, order, SL, H, true);
+    if (dc_n && lstm) permute_rows(dcns, dc_n, order, SL, H, true);
+    backward_checked(dxs, dh0 ? dh0s : nullptr, dc0 && lstm ? dc0s : nullptr, dys, dh_n ? dhns : nullptr,
+                     dc_n && lstm ? dcns : nullptr);
+    permute_rows(dx, dxs, order, T, I, false);
+    if (dh0) permute_rows(dh0, dh0s, order, SL, H, false);
+    if (dc0 && lstm) permute_rows(dc0, dc0s, order, SL, H, false);
+}
+
+template <class S>
+void Recurrent<S>::backward_checked(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n) {
     detail::DenormalGuard flush_denormals;
     std::unique_ptr<Record> rec = std::move(tape_.back());
     tape_.pop_back();

@@ -46,11 +46,12 @@ void rnn_forward(const SeqForward<S>& a) {
             for (int k = 0; k < n; ++k) {
                 const int s = s0 + k;
                 const Step st = step_at(s, T, a.reverse, a.training);
+                const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
                 S* g = pre + (st.t - t_lo) * BH;
                 const S* h_prev = a.h + st.prev * BH;
                 S* h_cur = a.h + st.cur * BH;
                 const S* h_rec = a.hmask ? masked + (s & 1) * BH : h_prev;
-                RT.multiply_units(g, H, h_rec, H, B, u.u0, u.u1, true);  // g += h_rec R^T
+                RT.multiply_units(g, H, h_rec, H, rows, u.u0, u.u1, true);  // g += h_rec R^T
 
                 // h = tanh(g) or max(g, 0)
                 for (int b = 0; b < B; ++b) {
@@ -104,6 +105,7 @@ void rnn_backward(const SeqBackward<S>& a) {
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);
+            const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
             const S* g = a.gates + st.t * BH;
             S* dg = dgates + st.t * BH;
             // dg = (dh + dy_t) act'(h): tanh' = 1 - h², relu' = [h > 0];  dh_prev = dg R
@@ -128,10 +130,10 @@ void rnn_backward(const SeqBackward<S>& a) {
             }
             step_end.arrive_and_wait();
             if (a.hmask) {
-                R.multiply_units(dh_rec, H, dg, H, B, u.u0, u.u1, false);
-                add_masked_units(dh_n, dh_rec, a.hmask, B, H, u);
+                R.multiply_units(dh_rec, H, dg, H, rows, u.u0, u.u1, false);
+                add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
             } else {
-                R.multiply_units(dh_n, H, dg, H, B, u.u0, u.u1, true);
+                R.multiply_units(dh_n, H, dg, H, rows, u.u0, u.u1, true);
             }
             std::swap(dh_t, dh_n);
         }

@@ -73,9 +73,16 @@ private:
     std::uint64_t dropout_stream_ = 0;   // advances once per training forward
 
     int layer_input_size(int layer) const;
-    // forward after argument checks; lengths may hold values <= 0 here (steps of a later time chunk).
+    // forward after argument checks; lengths (if any) are in decreasing order here and may hold values <= 0
+    // (steps of a later time chunk).
     void forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
                          int B, bool training);
+    // forward/backward of a batch whose lengths are not in decreasing order: run on the batch sorted by
+    // length (the kernels' products then skip the rows that have ended) and restore the caller's order.
+    void forward_sorted(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
+                        int B, bool training);
+    void backward_sorted(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n);
+    void backward_checked(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n);
     const ParamInfo* find(int layer, int dir, int which) const;
     // The slab entry (parameter or gradient) of one tensor of (layer, dir), or nullptr if it does not exist.
     template <class T>
