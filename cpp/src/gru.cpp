@@ -48,9 +48,7 @@ void gru_forward(const SeqForward<S>& a) {
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
-#pragma omp single
-        step_end.set_threads(team_size());
-        const UnitRange u = my_units(H, panel_width<S>());
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
             const int t_lo = a.reverse ? T - s0 - n : s0;
@@ -151,9 +149,7 @@ void gru_backward(const SeqBackward<S>& a) {
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
-#pragma omp single
-        step_end.set_threads(team_size());
-        const UnitRange u = my_units(H, panel_width<S>());
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
         const int un = u.u1 - u.u0;
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {

@@ -41,9 +41,7 @@ void lstm_forward(const SeqForward<S>& a) {
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
-#pragma omp single
-        step_end.set_threads(team_size());
-        const UnitRange u = my_units(H, panel_width<S>());
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
             const int t_lo = a.reverse ? T - s0 - n : s0;  // the chunk covers times [t_lo, t_lo + n)
@@ -130,9 +128,7 @@ void lstm_backward(const SeqBackward<S>& a) {
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
-#pragma omp single
-        step_end.set_threads(team_size());
-        const UnitRange u = my_units(H, panel_width<S>());
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);

@@ -33,9 +33,7 @@ void rnn_forward(const SeqForward<S>& a) {
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, H))
     {
-#pragma omp single
-        step_end.set_threads(team_size());
-        const UnitRange u = my_units(H, panel_width<S>());
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
         const int un = u.u1 - u.u0;
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
@@ -98,9 +96,7 @@ void rnn_backward(const SeqBackward<S>& a) {
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, H))
     {
-#pragma omp single
-        step_end.set_threads(team_size());
-        const UnitRange u = my_units(H, panel_width<S>());
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
         const int un = u.u1 - u.u0;
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {

@@ -45,6 +45,12 @@ UnitRange my_units(int H, int grain) {
     return UnitRange{std::min(H, b0 * grain), std::min(H, b1 * grain)};
 }
 
+UnitRange join_team(TeamBarrier& step_end, int H, int grain) {
+#pragma omp single
+    step_end.set_threads(team_size());
+    return my_units(H, grain);
+}
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace rnnkit

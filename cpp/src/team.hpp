@@ -31,6 +31,12 @@ UnitRange my_units(int H, int grain);
 // Threads in the calling thread's parallel region (1 outside one).
 int team_size();
 
+class TeamBarrier;
+
+// Called by every thread at the start of a team's parallel region: sizes `step_end` for the team (one thread
+// does, the others wait for it) and returns the hidden units [0, H) this thread owns, in blocks of `grain`.
+UnitRange join_team(TeamBarrier& step_end, int H, int grain);
+
 // CPUs this process may run on (its affinity mask where the OS tells, else the hardware's count).
 int available_cpus();
 
