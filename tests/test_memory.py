@@ -37,3 +37,21 @@ def test_inference_memory_does_not_grow_with_T_beyond_the_output():
     trained, _ = peak_growth(8000, training=True)
     # the measurement can see activations: a training forward keeps gates and states of every step
     assert trained > 4 * output, f"training forward grew only {trained / 2**20:.0f} MiB"
+
+
+def test_kept_scratch_is_reported_and_released():
+    """Kernels keep their scratch (packed weights, projections, gradient buffers) per thread between calls;
+    release_scratch gives it back, and the next call allocates again with the same results."""
+    import numpy as np
+    import rnnkit as rk
+    lstm = rk.LSTM(64, 256)
+    x = np.random.default_rng(0).standard_normal((40, 4, 64)).astype(np.float32)
+    y1, _ = lstm(x)
+    lstm.backward(np.ones_like(y1))
+    kept = rk.scratch_bytes()
+    assert kept >= 256 * 1024 * 4  # at least the packed recurrent weights R^T [256, 1024]
+    rk.release_scratch()
+    assert rk.scratch_bytes() == 0
+    y2, _ = lstm(x)
+    np.testing.assert_array_equal(y1, y2)
+    assert rk.scratch_bytes() > 0

@@ -201,6 +201,8 @@ PYBIND11_MODULE(RNNKIT_MODULE_NAME, m) {
     bind_training(m);
     m.def("set_num_threads", &rnnkit::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &rnnkit::get_num_threads);
+    m.def("scratch_bytes", &rnnkit::scratch_bytes);
+    m.def("release_scratch", &rnnkit::release_scratch);
     m.attr("__version__") = std::to_string(RNNKIT_VERSION_MAJOR) + "." + std::to_string(RNNKIT_VERSION_MINOR) +
                             "." + std::to_string(RNNKIT_VERSION_PATCH);
     m.attr("isa") = rnnkit::instruction_set();

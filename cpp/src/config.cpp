@@ -1,5 +1,7 @@
 #include "rnnkit/config.hpp"
 
+#include "workspace.hpp"
+
 #include <stdexcept>
 #include <string>
 
@@ -50,6 +52,10 @@ void set_num_threads(int n) {
     omp_set_num_threads(n);
 #endif
 }
+
+std::size_t scratch_bytes() { return detail::ScratchStack::of_this_thread().kept_bytes(); }
+
+void release_scratch() { detail::ScratchStack::of_this_thread().release_kept(); }
 
 int get_num_threads() {
 #ifdef RNNKIT_HAVE_OPENMP

@@ -5,7 +5,8 @@
 // page faults and the zeroing cost more than the arithmetic of a short, single-sequence inference call.
 // A Scratch takes memory from a stack owned by the calling thread instead: uninitialised, 64-byte aligned,
 // returned when the Scratch ends and kept for the thread's next call (its high-water mark stays allocated
-// until the thread exits). Being per thread, concurrent calls from different threads never share it.
+// until the thread exits or calls rnnkit::release_scratch()). Being per thread, concurrent calls from
+// different threads never share it.
 #pragma once
 
 #include <algorithm>
@@ -53,6 +54,12 @@ public:
             blocks_.clear();
             blocks_.push_back(Block::make(size));
         }
+    }
+
+    // Bytes kept for this thread's next calls, and giving them back (only between calls: nothing taken).
+    std::size_t kept_bytes() const { return total(); }
+    void release_kept() {
+        if (current_ == 0 && used_ == 0) blocks_.clear();
     }
 
 private:

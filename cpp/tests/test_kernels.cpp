@@ -248,3 +248,15 @@ TEST(Recurrent, BadConfigAndLengthsThrow) {
 }
 
 }  // namespace
+
+TEST(Recurrent, ScratchIsKeptBetweenCallsAndReleased) {
+    Recurrent<float> layer(config_of(kKinds[0], 64, 256));
+    const int T = 40, B = 4;
+    std::vector<float> x(std::size_t(T) * B * 64, 0.5f), y(std::size_t(T) * B * 256), again(y.size());
+    layer.forward(y.data(), nullptr, nullptr, x.data(), nullptr, nullptr, nullptr, T, B, false);
+    EXPECT_GE(rnnkit::scratch_bytes(), std::size_t(256) * 1024 * sizeof(float));  // packed R^T at least
+    rnnkit::release_scratch();
+    EXPECT_EQ(rnnkit::scratch_bytes(), 0u);
+    layer.forward(again.data(), nullptr, nullptr, x.data(), nullptr, nullptr, nullptr, T, B, false);
+    EXPECT_EQ(y, again);
+}

@@ -15,7 +15,7 @@ __version__ = _core.__version__
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
            "Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
-           "get_num_threads", "build_info", "cmake_dir", "__version__"]
+           "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
@@ -26,6 +26,17 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     return _core.get_num_threads()
+
+
+def scratch_bytes() -> int:
+    """Bytes of scratch memory rnnkit's kernels keep for the calling thread between calls (packed weights,
+    projections, gradient buffers), so that repeated calls take no fresh pages."""
+    return _core.scratch_bytes()
+
+
+def release_scratch() -> None:
+    """Give the calling thread's kept scratch memory back; the next call allocates again."""
+    _core.release_scratch()
 
 
 def build_info() -> dict:

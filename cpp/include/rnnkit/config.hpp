@@ -11,6 +11,8 @@
 // passes no final-state gradient.
 #pragma once
 
+#include <cstddef>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,6 +62,13 @@ const char* instruction_set();
 // Threads used by rnnkit's kernels (OpenMP); 1 when built without OpenMP.
 void set_num_threads(int n);
 int get_num_threads();
+
+// Scratch memory the kernels keep between calls for the calling thread (packed weights, a sequence's
+// projections and gradient buffers; about the size of a layer's weights plus one batch's activations), so
+// that repeated calls take no fresh pages: its size in bytes, and giving it back (the next call allocates
+// again). Other threads' scratch is theirs to release.
+std::size_t scratch_bytes();
+void release_scratch();
 
 }  // namespace v0
 }  // namespace rnnkit
