@@ -34,10 +34,10 @@ void gru_forward(const SeqForward<S>& a) {
     S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                        // [2, B, H] h * hmask, ping-pong
     const bool lbr = a.linear_before_reset;
     // Packed once: R^T for every gate (linear_before_reset), or R_rz^T and R_n^T apart.
-    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H);
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H, true);
     const int NR = lbr ? G : 2 * H;  // columns of R^T multiplied together in a step
-    const auto RT = WeightOperand<S>::transposed(a.R, H, H, NR, pack_recurrent<S>(T, B, H, NR), mem, H);
-    const auto RnT = WeightOperand<S>::transposed(R_n, H, H, H, !lbr && pack_recurrent<S>(T, B, H, H), mem);
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, NR, pack_recurrent<S>(T, B, H, NR), mem, H, true);
+    const auto RnT = WeightOperand<S>::transposed(R_n, H, H, H, !lbr && pack_recurrent<S>(T, B, H, H), mem, 0, true);
 
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));
@@ -49,6 +49,9 @@ void gru_forward(const SeqForward<S>& a) {
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
+        WT.pack_units(u);
+        RT.pack_units(u);
+        RnT.pack_units(u);  // the panels of this thread's units, by this thread
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
             const int t_lo = a.reverse ? T - s0 - n : s0;
@@ -139,8 +142,8 @@ void gru_backward(const SeqBackward<S>& a) {
     set_state(dh, a.dh_n, int(BH));
     const S* R_n = a.R + std::size_t(2) * H * H;
     // R_rz [2H, H] and R_n [H, H], read by every step: copied into contiguous panels once
-    const auto Rrz = WeightOperand<S>::direct(a.R, H, 2 * H, H, mem, T > 1);
-    const auto Rn = WeightOperand<S>::direct(R_n, H, H, H, mem, T > 1);
+    const auto Rrz = WeightOperand<S>::direct(a.R, H, 2 * H, H, mem, T > 1, true);
+    const auto Rn = WeightOperand<S>::direct(R_n, H, H, H, mem, T > 1, true);
 
     const bool lbr = a.linear_before_reset;
 
@@ -150,6 +153,8 @@ void gru_backward(const SeqBackward<S>& a) {
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
+        Rrz.pack_units(u);
+        Rn.pack_units(u);  // the panels of this thread's units, by this thread
         const int un = u.u1 - u.u0;
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {

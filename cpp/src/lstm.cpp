@@ -27,8 +27,8 @@ void lstm_forward(const SeqForward<S>& a) {
     S* pre_base = a.training ? a.gates : scratch;
     S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                          // [2, B, H] h * hmask, ping-pong
     // W^T [I, G] and R^T [H, G], gates of H columns
-    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H);
-    const auto RT = WeightOperand<S>::transposed(a.R, H, H, G, pack_recurrent<S>(T, B, H, G), mem, H);
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H, true);
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, G, pack_recurrent<S>(T, B, H, G), mem, H, true);
 
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));
@@ -42,6 +42,8 @@ void lstm_forward(const SeqForward<S>& a) {
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
+        WT.pack_units(u);
+        RT.pack_units(u);  // the panels of this thread's units, by this thread
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
             const int t_lo = a.reverse ? T - s0 - n : s0;  // the chunk covers times [t_lo, t_lo + n)
@@ -120,7 +122,7 @@ void lstm_backward(const SeqBackward<S>& a) {
     std::vector<S> no_peephole(a.P ? 0 : std::size_t(3) * H, S(0));
     const S* P = a.P ? a.P : no_peephole.data();
     const S *Pi = P, *Pf = P + H, *Po = P + 2 * H;
-    const auto R = WeightOperand<S>::direct(a.R, H, G, H, mem, T > 1);  // R [G, H], panels copied once
+    const auto R = WeightOperand<S>::direct(a.R, H, G, H, mem, T > 1, true);  // R [G, H], panels copied once
 
     // Threads own hidden units [u0, u1) of the state gradients: the pointwise pass of step t for those units
     // needs only their dh, dc; dh_prev[:, own] = dgates(all units) R[:, own] needs every unit's dgates, so a
@@ -129,6 +131,7 @@ void lstm_backward(const SeqBackward<S>& a) {
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
+        R.pack_units(u);  // the panels of this thread's units, by this thread
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);
@@ -190,7 +193,8 @@ void lstm_backward(const SeqBackward<S>& a) {
     // Weight gradients: large GEMMs over all T*B rows at once.
     std::vector<S> masked_all;
     const S* h_prev_all = recurrent_inputs(masked_all, a.h + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
-    WeightOperand<S>::direct(a.W, I, G, I, mem, true).multiply(a.dx, I, dgates, G, TB, a.dx_accumulate);  // dx (+)= dG W
+    // dx (+)= dG W
+    WeightOperand<S>::direct(a.W, I, G, I, mem, true).multiply(a.dx, I, dgates, G, TB, a.dx_accumulate);
     add_transposed_product(a.dW, I, dgates, G, G, a.x, I, TB, I);        // dW += dG^T x
     add_transposed_product(a.dR, H, dgates, G, G, h_prev_all, H, TB, H);  // dR += dG^T h_rec
     if (a.dbW) add_column_sums(a.dbW, dgates, TB, G, G);

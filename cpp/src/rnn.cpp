@@ -23,8 +23,9 @@ void rnn_forward(const SeqForward<S>& a) {
     S* scratch = a.training ? nullptr : mem.take(std::size_t(chunk) * BH);
     S* pre_base = a.training ? a.gates : scratch;
     S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                          // [2, B, H] h * hmask, ping-pong
-    const auto WT = WeightOperand<S>::transposed(a.W, I, I, H, pack_input<S>(T, B, I, H), mem);      // W^T [I, H]
-    const auto RT = WeightOperand<S>::transposed(a.R, H, H, H, pack_recurrent<S>(T, B, H, H), mem);  // R^T [H, H]
+    // W^T [I, H] and R^T [H, H]
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, H, pack_input<S>(T, B, I, H), mem, 0, true);
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, H, pack_recurrent<S>(T, B, H, H), mem, 0, true);
     const int init = initial_slot(T, a.reverse, a.training);
     set_state(a.h + init * BH, a.h0, int(BH));
     if (a.hmask) mask_units(masked, a.h + init * BH, a.hmask, B, H, UnitRange{0, H});
@@ -34,6 +35,8 @@ void rnn_forward(const SeqForward<S>& a) {
 #pragma omp parallel if (team_loop<S>(B, H, H))
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
+        WT.pack_units(u);
+        RT.pack_units(u);  // the panels of this thread's units, by this thread
         const int un = u.u1 - u.u0;
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
@@ -90,13 +93,14 @@ void rnn_backward(const SeqBackward<S>& a) {
     S* dh_next = dh + BH;
     S* dh_rec = dh_next + BH;
     set_state(dh, a.dh_n, int(BH));
-    const auto R = WeightOperand<S>::direct(a.R, H, H, H, mem, T > 1);  // R [H, H], panels copied once
+    const auto R = WeightOperand<S>::direct(a.R, H, H, H, mem, T > 1, true);  // R [H, H], panels copied once
 
     // Threads own hidden units, one barrier per step (see lstm_backward).
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, H))
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
+        R.pack_units(u);  // the panels of this thread's units, by this thread
         const int un = u.u1 - u.u0;
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {

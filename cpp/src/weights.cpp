@@ -263,7 +263,8 @@ inline void dot_block(S* C, int ldc, const S* A, int lda, int M, const S* Bs, st
 }  // namespace
 
 template <class S>
-WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch, bool pack) {
+WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch, bool pack,
+                                          bool deferred) {
     constexpr int P = panel_width<S>();
     WeightOperand op;
     op.mode_ = Mode::Panels;
@@ -279,15 +280,13 @@ WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scr
         op.base_ = op.packed_;
         op.panel_stride_ = std::size_t(K) * P;
         op.row_stride_ = P;
+        op.source_ = W;
+        op.source_ld_ = std::size_t(ldw);
+        op.source_transposed_ = false;
+        op.deferred_ = deferred;
+        if (!deferred) {
 #pragma omp parallel for schedule(static) if (long(K) * N >= (1L << 16))
-        for (int p = 0; p < op.panels_; ++p) {
-            const int n0 = p * P, width = std::min(P, N - n0);
-            S* panel = op.packed_ + std::size_t(p) * K * P;
-            for (int k = 0; k < K; ++k) {
-                S* out = panel + std::size_t(k) * P;
-                std::memcpy(out, W + std::size_t(k) * ldw + n0, sizeof(S) * width);
-                for (int c = width; c < P; ++c) out[c] = S(0);
-            }
+            for (int p = 0; p < op.panels_; ++p) op.fill_panel(p);
         }
         return op;
     }
@@ -304,7 +303,7 @@ WeightOperand<S> WeightOperand<S>::direct(const S* W, int ldw, int K, int N, Scr
 
 template <class S>
 WeightOperand<S> WeightOperand<S>::transposed(const S* stored, int ldw, int K, int N, bool pack,
-                                               Scratch<S>& scratch, int gate_width) {
+                                               Scratch<S>& scratch, int gate_width, bool deferred) {
     constexpr int P = panel_width<S>();
     WeightOperand op;
     op.K_ = K;
@@ -324,26 +323,53 @@ WeightOperand<S> WeightOperand<S>::transposed(const S* stored, int ldw, int K, i
     op.row_stride_ = P;
     op.packed_ = scratch.take(std::size_t(op.panels_) * K * P);
     op.base_ = op.packed_;
-    // Parallel over panels; reads follow the stored rows (contiguous), writes stay inside one panel.
+    op.source_ = stored;
+    op.source_ld_ = std::size_t(ldw);
+    op.source_transposed_ = true;
+    op.deferred_ = deferred;
+    if (!deferred) {  // parallel over panels; reads follow the stored rows, writes stay inside one panel
 #pragma omp parallel for schedule(static) if (long(K) * N >= (1L << 16))
-    for (int p = 0; p < op.panels_; ++p) {
-        const Panel pn = op.panel(p);
-        S* panel = op.packed_ + std::size_t(p) * K * P;
-        // Blocks of 128 rows of the panel (128 x P values, in L1) are filled from P short runs of the stored
-        // rows: column by column over the whole panel would write each cache line P times from L2.
-        constexpr int KB = 128;
-        for (int k0 = 0; k0 < K; k0 += KB) {
-            const int kn = std::min(KB, K - k0);
-            S* out = panel + std::size_t(k0) * P;
-            for (int c = 0; c < pn.width; ++c) {
-                const S* row = stored + std::size_t(pn.n0 + c) * ldw + k0;
-                for (int k = 0; k < kn; ++k) out[k * P + c] = row[k];
-            }
-            for (int c = pn.width; c < P; ++c)
-                for (int k = 0; k < kn; ++k) out[k * P + c] = S(0);
-        }
+        for (int p = 0; p < op.panels_; ++p) op.fill_panel(p);
     }
     return op;
+}
+
+template <class S>
+void WeightOperand<S>::fill_panel(int p) const {
+    constexpr int P = panel_width<S>();
+    const int K = K_;
+    const Panel pn = panel(p);
+    S* panel = packed_ + std::size_t(p) * K * P;
+    if (!source_transposed_) {  // rows of the panel are runs of the source's rows
+        for (int k = 0; k < K; ++k) {
+            S* out = panel + std::size_t(k) * P;
+            std::memcpy(out, source_ + std::size_t(k) * source_ld_ + pn.n0, sizeof(S) * pn.width);
+            for (int c = pn.width; c < P; ++c) out[c] = S(0);
+        }
+        return;
+    }
+    // Blocks of 128 rows of the panel (128 x P values, in L1) are filled from P short runs of the stored
+    // rows: column by column over the whole panel would write each cache line P times from L2.
+    constexpr int KB = 128;
+    for (int k0 = 0; k0 < K; k0 += KB) {
+        const int kn = std::min(KB, K - k0);
+        S* out = panel + std::size_t(k0) * P;
+        for (int c = 0; c < pn.width; ++c) {
+            const S* row = source_ + std::size_t(pn.n0 + c) * source_ld_ + k0;
+            for (int k = 0; k < kn; ++k) out[k * P + c] = row[k];
+        }
+        for (int c = pn.width; c < P; ++c)
+            for (int k = 0; k < kn; ++k) out[k * P + c] = S(0);
+    }
+}
+
+template <class S>
+void WeightOperand<S>::pack_units(UnitRange u) const {
+    constexpr int P = panel_width<S>();
+    if (!deferred_ || u.u0 >= u.u1) return;
+    const int gates = N_ / gate_width_, q0 = u.u0 / P, q1 = (u.u1 + P - 1) / P;
+    for (int g = 0; g < gates; ++g)
+        for (int q = q0; q < q1; ++q) fill_panel(g * panels_per_gate_ + q);
 }
 
 template <class S>

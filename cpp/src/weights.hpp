@@ -41,11 +41,18 @@ public:
     // live in `scratch`, which must outlive the operand.
     // pack=true copies W into contiguous panels first (a long product: in place, every k of a panel is on
     // another page of W).
-    static WeightOperand direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch, bool pack = false);
+    static WeightOperand direct(const S* W, int ldw, int K, int N, Scratch<S>& scratch, bool pack = false,
+                                bool deferred = false);
     // W = stored^T, stored [N, K] row-major with row stride ldw; pack=true copies it into panels once.
     // gate_width (0: N) splits the N columns into N / gate_width gates, see above.
+    // deferred=true leaves the copy to pack_units: each thread of a team packs the panels of the units it
+    // owns, at the start of its region (no separate parallel region; the panels land in the cache of the
+    // thread that reads them).
     static WeightOperand transposed(const S* stored, int ldw, int K, int N, bool pack, Scratch<S>& scratch,
-                                    int gate_width = 0);
+                                    int gate_width = 0, bool deferred = false);
+
+    // Packs the panels of columns g*gate_width + [u0, u1) of every gate (a deferred operand; else nothing).
+    void pack_units(UnitRange u) const;
 
     // C[M, N] = A[M, K] · W (accumulate=false) or C += A · W; A has row stride lda, C ldc.
     // Parallel over columns: opens its own parallel region.
@@ -66,6 +73,7 @@ private:
         int n0, width;       // the columns of C it produces
     };
     Panel panel(int p) const;  // p = gate * panels_per_gate_ + q
+    void fill_panel(int p) const;  // copies panel p from source_
     // Columns [c0, c0 + n) of C from rows [m0, m0 + mn) of A, K range [k0, k0 + kn): panels/rows in order.
     void block(S* C, int ldc, const S* A, int lda, int m0, int mn, int k0, int kn, int p0, int p1,
                bool accumulate, bool transposed_a) const;
@@ -77,6 +85,10 @@ private:
     int K_ = 0, N_ = 0, panels_ = 0;
     int gate_width_ = 0, panels_per_gate_ = 0;
     S* packed_ = nullptr;         // packed panels, or the zero-padded ragged last panel of a direct operand
+    const S* source_ = nullptr;   // the matrix packed_ copies (packed operands)
+    std::size_t source_ld_ = 0;
+    bool source_transposed_ = false;  // source_ is stored [N, K] (transposed) rather than [K, N]
+    bool deferred_ = false;
 };
 
 // C[M, N] += At^T · X for At [K, M] (row stride ldat) and X [K, N] (row stride ldx): a weight gradient
