@@ -119,10 +119,7 @@ void bind_training(py::module_& m) {
         });
     });
     m.def("last_step_forward", [](py::array y, py::array x, py::object lengths, int T, int B, int F, int D) {
-        int* pl = lengths.is_none() ? nullptr : [&] {
-            py::array a = lengths.cast<py::array>();
-            return data<int>(a, "lengths", std::size_t(B));
-        }();
+        int* pl = optional_data<int>(lengths, "lengths", std::size_t(B));
         dispatch(x, [&](auto s) {
             using S = decltype(s);
             S* py_ = data<S>(y, "y", std::size_t(B) * F);
@@ -131,10 +128,7 @@ void bind_training(py::module_& m) {
         });
     });
     m.def("last_step_backward", [](py::array dx, py::array dy, py::object lengths, int T, int B, int F, int D) {
-        int* pl = lengths.is_none() ? nullptr : [&] {
-            py::array a = lengths.cast<py::array>();
-            return data<int>(a, "lengths", std::size_t(B));
-        }();
+        int* pl = optional_data<int>(lengths, "lengths", std::size_t(B));
         dispatch(dy, [&](auto s) {
             using S = decltype(s);
             S* pdx = data<S>(dx, "dx", std::size_t(T) * B * F);

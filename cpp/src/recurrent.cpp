@@ -178,9 +178,9 @@ void Recurrent<S>::forward_sorted(S* y, S* h_n, S* c_n, const S* x, const S* h0,
     std::stable_sort(order.begin(), order.end(), [lengths](int a, int b) { return lengths[a] > lengths[b]; });
     for (int i = 0; i < B; ++i) sorted[i] = lengths[order[i]];
     const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B;
-    std::vector<S> buf(TB * (I + Y) + 4 * SB * H);
-    S *xs = buf.data(), *ys = xs + TB * I, *h0s = ys + TB * Y, *c0s = h0s + SB * H, *hns = c0s + SB * H,
-      *cns = hns + SB * H;
+    detail::Scratch<S> mem;
+    S* xs = mem.take(TB * (I + Y) + 4 * SB * H);
+    S *ys = xs + TB * I, *h0s = ys + TB * Y, *c0s = h0s + SB * H, *hns = c0s + SB * H, *cns = hns + SB * H;
     permute_rows(xs, x, order, T, I, true);
     if (h0) permute_rows(h0s, h0, order, SL, H, true);
     if (c0 && lstm) permute_rows(c0s, c0, order, SL, H, true);
@@ -355,9 +355,9 @@ void Recurrent<S>::backward_sorted(S* dx, S* dh0, S* dc0, const S* dy, const S* 
     const int Y = num_directions() * H;
     const bool lstm = config_.kind == CellKind::LSTM;
     const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B;
-    std::vector<S> buf(TB * (I + Y) + 4 * SB * H);
-    S *dys = buf.data(), *dxs = dys + TB * Y, *dhns = dxs + TB * I, *dcns = dhns + SB * H, *dh0s = dcns + SB * H,
-      *dc0s = dh0s + SB * H;
+    detail::Scratch<S> mem;
+    S* dys = mem.take(TB * (I + Y) + 4 * SB * H);
+    S *dxs = dys + TB * Y, *dhns = dxs + TB * I, *dcns = dhns + SB * H, *dh0s = dcns + SB * H, *dc0s = dh0s + SB * H;
     permute_rows(dys, dy, order, T, Y, true);
     if (dh_n) permute_rows(dhns, dh_n, order, SL, H, true);
     if (dc_n && lstm) permute_rows(dcns, dc_n, order, SL, H, true);

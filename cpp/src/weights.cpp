@@ -428,8 +428,8 @@ void WeightOperand<S>::multiply_team(S* C, int ldc, const S* A, int lda, int M, 
         return;
     }
     // The K slice outermost (see c_blocks_first): here W is mostly a direct operand, whose panel slices are
-    // best reused by every block of rows. Threads own fixed panels (static schedule,
-    // same count every block), so no two threads write the same columns of C and the blocks need no barriers.
+    // best reused by every block of rows. Threads own fixed panels (static schedule, same count every block),
+    // so no two threads write the same columns of C and the blocks need no barriers.
     const int kc = k_block(K), mc = m_block(M);
 #pragma omp parallel if (work >= (1L << 16) && panels_ > 1)
     for (int k0 = 0; k0 < K; k0 += kc) {
