@@ -12,6 +12,7 @@
   keyword names are understood by ``reference.rnn_forward``.
 * ``rk_forward`` / ``rk_backward``: call an rnnkit layer or cell with the state
   given as a list (``[h]`` or ``[h, c]``), hiding the LSTM tuple convention.
+* ``copy_weights``: give one layer another's parameters.
 * ``torch_grads``: vector-Jacobian products through torch autograd for
   arbitrary upstream gradients (the ``(out * dout).sum().backward()`` trick).
 
@@ -178,6 +179,11 @@ def cell_backward(kind, cell, dstate):
     """One LIFO cell backward step; returns (dx, [dh] or [dh, dc])."""
     dx, dst = cell.backward(pack_state(kind, dstate))
     return dx, unpack_state(kind, dst)
+
+
+def copy_weights(src, dst):
+    """Load src's parameters into dst (same architecture)."""
+    dst.load_state_dict({k: np.array(v) for k, v in src.parameters().items()})
 
 
 def param_names(num_layers, bidirectional, bias=True, peephole=False):

@@ -1,5 +1,8 @@
 """Use from C++: build examples/cpp against the installed package (find_package(rnnkit CONFIG)), run it on
-a model saved by Python, and compare its streamed forecasts with Python's predictions."""
+a model saved by Python, and compare its streamed forecasts with Python's predictions.
+
+With RNNKIT_CMAKE_PREFIX set (e.g. the prefix of a plain `cmake --install`, as .ci/run does) every example
+test also runs with the example built against that prefix."""
 import os
 import shutil
 import subprocess
@@ -24,12 +27,17 @@ def test_cmake_dir_points_at_the_installed_package():
     assert result.stdout.strip() == prefix
 
 
-@pytest.fixture(scope="module")
-def example_binary(tmp_path_factory):
+# Where the example finds rnnkit's CMake package: the installed Python package, and optionally another prefix.
+PREFIXES = ["package"] + (["RNNKIT_CMAKE_PREFIX"] if os.environ.get("RNNKIT_CMAKE_PREFIX") else [])
+
+
+@pytest.fixture(scope="module", params=PREFIXES)
+def example_binary(request, tmp_path_factory):
     cmake = shutil.which("cmake")
     assert cmake, "cmake is needed to build the C++ example (pip install cmake)"
+    prefix = rk.cmake_dir() if request.param == "package" else os.environ["RNNKIT_CMAKE_PREFIX"]
     build = tmp_path_factory.mktemp("example-build")
-    configure = subprocess.run([cmake, "-S", str(EXAMPLE), "-B", str(build), f"-DCMAKE_PREFIX_PATH={rk.cmake_dir()}",
+    configure = subprocess.run([cmake, "-S", str(EXAMPLE), "-B", str(build), f"-DCMAKE_PREFIX_PATH={prefix}",
                                 "-DCMAKE_BUILD_TYPE=Release"], capture_output=True, text=True)
     assert configure.returncode == 0, configure.stdout + configure.stderr
     compile_ = subprocess.run([cmake, "--build", str(build)], capture_output=True, text=True)
@@ -64,6 +72,23 @@ def test_embedded_example_matches_python_predictions(tmp_path, example_binary, s
     assert ends[0] == 23 and ends[-1] == len(series) - 1 and rows.shape[1] == 1 + horizon
     windows = series[ends[:, None] - 23 + np.arange(24)]
     expected = model.predict_windows(windows)
+    np.testing.assert_allclose(rows[:, 1:], expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+
+
+def test_embedded_example_streams_the_last_windows(tmp_path, example_binary, series_csv):
+    """--last N forecasts only the windows ending at the last N values."""
+    series = forecast.read_series(series_csv, "value")
+    model = forecast.Forecaster(lookback=26, horizon=2, hidden_size=8, seed=0)
+    model.fit(series[:200], epochs=1, verbose=0)
+    model_path = tmp_path / "m.safetensors"
+    model.save(model_path)
+    result = subprocess.run([str(example_binary), str(model_path), str(series_csv), "value", "--last", "5"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = np.array([[float(v) for v in line.split(",")] for line in result.stdout.split()])
+    ends = rows[:, 0].astype(int)
+    np.testing.assert_array_equal(ends, np.arange(len(series) - 5, len(series)))
+    expected = model.predict_windows(series[ends[:, None] - 25 + np.arange(26)])
     np.testing.assert_allclose(rows[:, 1:], expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
 
 

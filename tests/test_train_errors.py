@@ -271,6 +271,22 @@ def test_early_stopping_without_monitored_value():
         small_model().fit(x, y, epochs=2, callbacks=[rk.EarlyStopping()], verbose=0)
 
 
+@pytest.mark.parametrize("kwargs,exc,arg", [
+    ({"monitor": 3}, TypeError, "monitor"), ({"min_delta": -0.1}, ValueError, "min_delta"),
+    ({"min_delta": "0.1"}, ValueError, "min_delta"), ({"patience": 0}, ValueError, "patience")])
+def test_early_stopping_bad_arguments(kwargs, exc, arg):
+    with pytest.raises(exc, match=f"^{arg}: expected"):
+        rk.EarlyStopping(**kwargs)
+
+
+def test_reduce_lr_on_plateau_bad_arguments():
+    opt = rk.optim.SGD(small_model())
+    with pytest.raises(TypeError, match=r"^monitor: expected .* got list"):
+        rk.optim.ReduceLROnPlateau(opt, monitor=["val_loss"])
+    with pytest.raises(ValueError, match=r"^min_lr: expected .* got -1"):
+        rk.optim.ReduceLROnPlateau(opt, min_lr=-1.0)
+
+
 def test_backward_without_training_forward():
     model = small_model()
     d = np.zeros((8, 2), np.float32)

@@ -17,14 +17,6 @@ using rnnkit::LayerConfig;
 
 namespace {
 
-CellKind parse_kind(const std::string& kind) {
-    if (kind == "lstm") return CellKind::LSTM;
-    if (kind == "gru") return CellKind::GRU;
-    if (kind == "rnn_tanh") return CellKind::RNN_TANH;
-    if (kind == "rnn_relu") return CellKind::RNN_RELU;
-    throw py::value_error("kind: expected 'lstm', 'gru', 'rnn_tanh' or 'rnn_relu', got '" + kind + "'");
-}
-
 std::string shape_str(const py::array& a) {
     std::string s = "(";
     for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
@@ -62,9 +54,9 @@ void bind_layer(py::module_& m, const char* name) {
     py::class_<L>(m, name)
         .def(py::init([](const std::string& kind, int input_size, int hidden_size, int num_layers, bool bias,
                          bool bidirectional, bool peephole, bool linear_before_reset, double dropout, bool cell,
-                         std::uint64_t seed, double recurrent_dropout) {
+                         std::uint64_t seed, double recurrent_dropout, const std::string& backend) {
                  LayerConfig c;
-                 c.kind = parse_kind(kind);
+                 c.kind = rnnkit::cell_kind(kind);
                  c.input_size = input_size;
                  c.hidden_size = hidden_size;
                  c.num_layers = num_layers;
@@ -76,12 +68,15 @@ void bind_layer(py::module_& m, const char* name) {
                  c.cell = cell;
                  c.seed = seed;
                  c.recurrent_dropout = recurrent_dropout;
+                 c.backend = rnnkit::parse_backend(backend);
                  return new L(c);
              }),
              py::arg("kind"), py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers") = 1,
              py::arg("bias") = true, py::arg("bidirectional") = false, py::arg("peephole") = false,
              py::arg("linear_before_reset") = true, py::arg("dropout") = 0.0, py::arg("cell") = false,
-             py::arg("seed") = 0, py::arg("recurrent_dropout") = 0.0)
+             py::arg("seed") = 0, py::arg("recurrent_dropout") = 0.0, py::arg("backend") = "cpu")
+        .def_property_readonly("num_states", [](const L& self) { return self.net.num_states(); })
+        .def_property_readonly("backend", [](const L& self) { return rnnkit::to_string(self.net.config().backend); })
         .def("parameter_info",
              [](const L& self) {
                  py::list out;
@@ -116,12 +111,14 @@ void bind_layer(py::module_& m, const char* name) {
                  self.net.recorded_shape(T, B);
                  return std::make_pair(T, B);
              })
+        // forward(x, state0=None, lengths=None, training=True) -> (y, [state_n, ...]): state0 is None or a
+        // sequence of num_states arrays [L*D, B, H] (each may be None), h first.
         .def("forward",
-             [](L& self, Array<S> x, std::optional<Array<S>> h0, std::optional<Array<S>> c0,
+             [](L& self, Array<S> x, std::optional<std::vector<std::optional<Array<S>>>> state0,
                 std::optional<py::array_t<int, py::array::c_style | py::array::forcecast>> lengths,
                 bool training) {
                  const auto& c = self.net.config();
-                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size;
+                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size, NS = self.net.num_states();
                  const py::ssize_t LD = py::ssize_t(c.num_layers) * D;
                  if (x.ndim() != 3 || x.shape(2) != c.input_size)
                      throw py::value_error("x: expected shape (T, B, " + std::to_string(c.input_size) +
@@ -129,65 +126,82 @@ void bind_layer(py::module_& m, const char* name) {
                  const py::ssize_t T = x.shape(0), B = x.shape(1);
                  if (T < 1 || B < 1 || T > (1 << 30) || B > (1 << 30) || T * B >= (py::ssize_t(1) << 31))
                      throw py::value_error("x: expected T, B >= 1 and T*B below 2^31, got " + shape_str(x));
-                 if (h0) require_shape<S>("h0", *h0, {LD, B, H});
-                 const bool lstm = c.kind == CellKind::LSTM;
-                 if (c0) {
-                     if (!lstm) throw py::value_error("c0: only an LSTM has a cell state");
-                     require_shape<S>("c0", *c0, {LD, B, H});
+                 const S* init[rnnkit::kMaxStates] = {};
+                 if (state0) {
+                     if (py::ssize_t(state0->size()) != NS)
+                         throw py::value_error("state: expected " + std::to_string(NS) + " state tensors, got " +
+                                               std::to_string(state0->size()));
+                     for (py::ssize_t k = 0; k < NS; ++k)
+                         if ((*state0)[k]) {
+                             require_shape<S>(k == 0 ? "h0" : k == 1 ? "c0" : "state0", *(*state0)[k], {LD, B, H});
+                             init[k] = (*state0)[k]->data();
+                         }
                  }
                  if (lengths && (lengths->ndim() != 1 || lengths->shape(0) != B))
                      throw py::value_error("lengths: expected shape (" + std::to_string(B) + ",), got " +
                                            shape_str(*lengths));
                  Array<S> y({T, B, D * H});
-                 Array<S> h_n({LD, B, H});
-                 std::optional<Array<S>> c_n;
-                 if (lstm) c_n.emplace(std::vector<py::ssize_t>{LD, B, H});
+                 std::vector<Array<S>> finals;
+                 S* fin[rnnkit::kMaxStates] = {};
+                 for (py::ssize_t k = 0; k < NS; ++k) {
+                     finals.emplace_back(std::vector<py::ssize_t>{LD, B, H});
+                     fin[k] = finals.back().mutable_data();
+                 }
                  {
                      py::gil_scoped_release release;
                      std::lock_guard<std::mutex> lock(self.mutex);
-                     self.net.forward(y.mutable_data(), h_n.mutable_data(), c_n ? c_n->mutable_data() : nullptr,
-                                      x.data(), h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr,
-                                      lengths ? lengths->data() : nullptr, int(T), int(B), training);
+                     self.net.forward(y.mutable_data(), fin, x.data(), init, lengths ? lengths->data() : nullptr,
+                                      int(T), int(B), training);
                  }
-                 return py::make_tuple(y, h_n, c_n ? py::object(*c_n) : py::object(py::none()));
+                 return py::make_tuple(y, py::cast(finals));
              },
-             py::arg("x"), py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::arg("lengths") = py::none(),
+             py::arg("x"), py::arg("state0") = py::none(), py::arg("lengths") = py::none(),
              py::arg("training") = true)
+        // backward(dy, dstate_n=None) -> (dx, [dstate0, ...]), dstate_n like forward's state0.
         .def("backward",
-             [](L& self, Array<S> dy, std::optional<Array<S>> dh_n, std::optional<Array<S>> dc_n) {
+             [](L& self, Array<S> dy, std::optional<std::vector<std::optional<Array<S>>>> dstate_n) {
                  const auto& c = self.net.config();
                  if (self.net.tape_size() == 0)
                      throw std::logic_error(
                          "backward: no recorded training forward (call forward with training=True first)");
                  int T, B;
                  self.net.recorded_shape(T, B);
-                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size;
+                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size, NS = self.net.num_states();
                  const py::ssize_t LD = py::ssize_t(c.num_layers) * D;
                  require_shape<S>("dy", dy, {T, B, D * H});
-                 if (dh_n) require_shape<S>("dh_n", *dh_n, {LD, B, H});
-                 const bool lstm = c.kind == CellKind::LSTM;
-                 if (dc_n) {
-                     if (!lstm) throw py::value_error("dc_n: only an LSTM has a cell state");
-                     require_shape<S>("dc_n", *dc_n, {LD, B, H});
+                 const S* dn[rnnkit::kMaxStates] = {};
+                 if (dstate_n) {
+                     if (py::ssize_t(dstate_n->size()) != NS)
+                         throw py::value_error("dstate: expected " + std::to_string(NS) + " state gradients, got " +
+                                               std::to_string(dstate_n->size()));
+                     for (py::ssize_t k = 0; k < NS; ++k)
+                         if ((*dstate_n)[k]) {
+                             require_shape<S>(k == 0 ? "dh_n" : k == 1 ? "dc_n" : "dstate_n", *(*dstate_n)[k], {LD, B, H});
+                             dn[k] = (*dstate_n)[k]->data();
+                         }
                  }
                  Array<S> dx({py::ssize_t(T), py::ssize_t(B), py::ssize_t(c.input_size)});
-                 Array<S> dh0({LD, py::ssize_t(B), H});
-                 std::optional<Array<S>> dc0;
-                 if (lstm) dc0.emplace(std::vector<py::ssize_t>{LD, B, H});
+                 std::vector<Array<S>> initials;
+                 S* d0[rnnkit::kMaxStates] = {};
+                 for (py::ssize_t k = 0; k < NS; ++k) {
+                     initials.emplace_back(std::vector<py::ssize_t>{LD, py::ssize_t(B), H});
+                     d0[k] = initials.back().mutable_data();
+                 }
                  {
                      py::gil_scoped_release release;
                      std::lock_guard<std::mutex> lock(self.mutex);
-                     self.net.backward(dx.mutable_data(), dh0.mutable_data(), dc0 ? dc0->mutable_data() : nullptr,
-                                       dy.data(), dh_n ? dh_n->data() : nullptr, dc_n ? dc_n->data() : nullptr);
+                     self.net.backward(dx.mutable_data(), d0, dy.data(), dn);
                  }
-                 return py::make_tuple(dx, dh0, dc0 ? py::object(*dc0) : py::object(py::none()));
+                 return py::make_tuple(dx, py::cast(initials));
              },
-             py::arg("dy"), py::arg("dh_n") = py::none(), py::arg("dc_n") = py::none());
+             py::arg("dy"), py::arg("dstate_n") = py::none());
 }
 
 }  // namespace
 
 void bind_training(py::module_& m);  // training.cpp
+void bind_registry(py::module_& m);  // registry.cpp
+void bind_model(py::module_& m);     // model.cpp
 
 #ifndef RNNKIT_MODULE_NAME
 #define RNNKIT_MODULE_NAME _core
@@ -203,8 +217,9 @@ PYBIND11_MODULE(RNNKIT_MODULE_NAME, m) {
     m.def("get_num_threads", &rnnkit::get_num_threads);
     m.def("scratch_bytes", &rnnkit::scratch_bytes);
     m.def("release_scratch", &rnnkit::release_scratch);
-    m.attr("__version__") = std::to_string(RNNKIT_VERSION_MAJOR) + "." + std::to_string(RNNKIT_VERSION_MINOR) +
-                            "." + std::to_string(RNNKIT_VERSION_PATCH);
+    m.attr("__version__") = RNNKIT_VERSION;
+    bind_registry(m);
+    bind_model(m);
     m.attr("isa") = rnnkit::instruction_set();
 #ifdef RNNKIT_HAVE_OPENMP
     m.attr("has_openmp") = true;

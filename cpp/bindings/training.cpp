@@ -1,6 +1,6 @@
 // Bindings for the training pieces (dense, embedding, dropout, last step, losses, optimizer updates).
 // Python passes C-contiguous arrays of one float dtype; these wrappers check that (an in-place update on
-// a silent copy would be lost), release the GIL and call the library.
+// a silent copy would be lost), release the GIL around every call into the library, and call it.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -36,14 +36,7 @@ S* optional_data(py::object o, const char* name, std::size_t n) {
 
 bool is_double(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
 
-rnnkit::Activation parse_activation(const std::string& name) {
-    if (name == "none") return rnnkit::Activation::None;
-    if (name == "relu") return rnnkit::Activation::ReLU;
-    if (name == "tanh") return rnnkit::Activation::Tanh;
-    if (name == "sigmoid") return rnnkit::Activation::Sigmoid;
-    if (name == "softmax") return rnnkit::Activation::Softmax;
-    throw py::value_error("activation: expected None, 'relu', 'tanh', 'sigmoid' or 'softmax', got '" + name + "'");
-}
+rnnkit::Activation parse_activation(const std::string& name) { return rnnkit::parse_activation(name); }
 
 // Calls body.template operator()<S>() with S the dtype of `like` (float32 or float64).
 template <class Body>
@@ -124,6 +117,7 @@ void bind_training(py::module_& m) {
             using S = decltype(s);
             S* py_ = data<S>(y, "y", std::size_t(B) * F);
             S* px = data<S>(x, "x", std::size_t(T) * B * F);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             rnnkit::last_step_forward<S>(py_, px, pl, T, B, F, D);
         });
     });
@@ -133,6 +127,7 @@ void bind_training(py::module_& m) {
             using S = decltype(s);
             S* pdx = data<S>(dx, "dx", std::size_t(T) * B * F);
             S* pdy = data<S>(dy, "dy", std::size_t(B) * F);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             rnnkit::last_step_backward<S>(pdx, pdy, pl, T, B, F, D);
         });
     });
@@ -144,6 +139,7 @@ void bind_training(py::module_& m) {
             using S = decltype(s);
             const std::size_t n = std::size_t(N) * C;
             S *d = data<S>(dpred, "dpred", n), *p = data<S>(pred, "pred", n), *t = data<S>(target, "target", n);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             return rnnkit::mse_loss<S>(d, p, t, pm, N, C);
         });
     });
@@ -155,6 +151,7 @@ void bind_training(py::module_& m) {
             using S = decltype(s);
             const std::size_t n = std::size_t(N) * C;
             S *d = data<S>(dlogits, "dlogits", n), *z = data<S>(logits, "logits", n);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             return rnnkit::cross_entropy_loss<S>(d, z, pt, pm, N, C);
         });
     });
@@ -165,6 +162,7 @@ void bind_training(py::module_& m) {
             using S = decltype(s);
             const std::size_t n = std::size_t(N) * C;
             S *d = data<S>(dlogits, "dlogits", n), *z = data<S>(logits, "logits", n), *t = data<S>(target, "target", n);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             return rnnkit::bce_with_logits_loss<S>(d, z, t, pm, N, C);
         });
     });
@@ -177,6 +175,7 @@ void bind_training(py::module_& m) {
             const std::size_t n = std::size_t(p.size());
             S *pp = data<S>(p, "param", n), *pg = data<S>(g, "grad", n), *pb = optional_data<S>(buf, "momentum_buffer", n);
             if (momentum != 0 && !pb) throw py::value_error("momentum_buffer: required when momentum != 0");
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             rnnkit::sgd_update<S>(pp, pg, pb, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
         });
     });
@@ -187,6 +186,7 @@ void bind_training(py::module_& m) {
             const std::size_t n = std::size_t(p.size());
             S *pp = data<S>(p, "param", n), *pg = data<S>(g, "grad", n);
             S *pm = data<S>(m1, "exp_avg", n), *pv = data<S>(v, "exp_avg_sq", n);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             rnnkit::adam_update<S>(pp, pg, pm, pv, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);
         });
     });
@@ -200,6 +200,7 @@ void bind_training(py::module_& m) {
             S* pb = optional_data<S>(buf, "momentum_buffer", n);
             if (centered && !pa) throw py::value_error("grad_avg: required when centered");
             if (momentum > 0 && !pb) throw py::value_error("momentum_buffer: required when momentum > 0");
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             rnnkit::rmsprop_update<S>(pp, pg, pv, pa, pb, n, lr, alpha, eps, weight_decay, momentum, centered);
         });
     });
@@ -209,32 +210,41 @@ void bind_training(py::module_& m) {
             using S = decltype(s);
             const std::size_t n = std::size_t(p.size());
             S *pp = data<S>(p, "param", n), *pg = data<S>(g, "grad", n), *ps = data<S>(sum, "sum", n);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
             rnnkit::adagrad_update<S>(pp, pg, ps, n, lr, lr_decay, weight_decay, eps, step);
         });
     });
     m.def("sum_of_squares", [](py::array g) {
         return dispatch(g, [&](auto s) {
             using S = decltype(s);
-            return rnnkit::sum_of_squares<S>(data<S>(g, "grad", std::size_t(g.size())), std::size_t(g.size()));
+            S* pg = data<S>(g, "grad", std::size_t(g.size()));
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
+            return rnnkit::sum_of_squares<S>(pg, std::size_t(g.size()));
         });
     });
     m.def("scale", [](py::array g, double factor) {
         dispatch(g, [&](auto s) {
             using S = decltype(s);
-            rnnkit::scale<S>(data<S>(g, "grad", std::size_t(g.size())), std::size_t(g.size()), factor);
+            S* pg = data<S>(g, "grad", std::size_t(g.size()));
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
+            rnnkit::scale<S>(pg, std::size_t(g.size()), factor);
         });
     });
     m.def("clip_values", [](py::array g, double limit) {
         dispatch(g, [&](auto s) {
             using S = decltype(s);
-            rnnkit::clip_values<S>(data<S>(g, "grad", std::size_t(g.size())), std::size_t(g.size()), limit);
+            S* pg = data<S>(g, "grad", std::size_t(g.size()));
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
+            rnnkit::clip_values<S>(pg, std::size_t(g.size()), limit);
         });
     });
     m.def("add_l1_l2", [](py::array g, py::array p, double l1, double l2) {
         return dispatch(p, [&](auto s) {
             using S = decltype(s);
             const std::size_t n = std::size_t(p.size());
-            return rnnkit::add_l1_l2<S>(data<S>(g, "grad", n), data<S>(p, "param", n), n, l1, l2);
+            S *pg = data<S>(g, "grad", n), *pp = data<S>(p, "param", n);
+            py::gil_scoped_release release;  // the arrays stay alive: their handles are held
+            return rnnkit::add_l1_l2<S>(pg, pp, n, l1, l2);
         });
     });
 }

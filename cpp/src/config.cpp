@@ -1,9 +1,11 @@
 #include "rnnkit/config.hpp"
 
-#include "workspace.hpp"
-
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+
+#include "cpu/workspace.hpp"
+#include "rnnkit/cells.hpp"
 
 #ifdef RNNKIT_HAVE_OPENMP
 #include <omp.h>
@@ -12,14 +14,21 @@
 namespace rnnkit {
 inline namespace v0 {
 
-int gate_count(CellKind kind) {
-    switch (kind) {
-        case CellKind::LSTM: return 4;
-        case CellKind::GRU: return 3;
-        case CellKind::RNN_TANH:
-        case CellKind::RNN_RELU: return 1;
+int gate_count(CellKind kind) { return cell_info(kind).gates; }
+
+const char* to_string(Backend backend) {
+    switch (backend) {
+        case Backend::Cpu: return "cpu";
+        case Backend::Reference: return "reference";
+        case Backend::Cuda: return "cuda";
     }
-    throw std::invalid_argument("kind: unknown cell kind");
+    return "?";
+}
+
+Backend parse_backend(const std::string& name) {
+    for (Backend b : {Backend::Cpu, Backend::Reference, Backend::Cuda})
+        if (name == to_string(b)) return b;
+    throw std::invalid_argument("backend: expected 'cpu', 'reference' or 'cuda', got '" + name + "'");
 }
 
 void validate(const LayerConfig& c) {
@@ -31,7 +40,13 @@ void validate(const LayerConfig& c) {
         fail("dropout: expected a probability in [0, 1), got " + std::to_string(c.dropout));
     if (!(c.recurrent_dropout >= 0.0 && c.recurrent_dropout < 1.0))
         fail("recurrent_dropout: expected a probability in [0, 1), got " + std::to_string(c.recurrent_dropout));
-    if (c.peephole && c.kind != CellKind::LSTM) fail("peephole: only an LSTM has peephole connections");
+    const CellInfo& cell = cell_info(c.kind);  // throws for an unregistered kind
+    auto has_option = [&cell](const char* option) {
+        return std::find(cell.options.begin(), cell.options.end(), option) != cell.options.end();
+    };
+    if (c.peephole && !has_option("peephole"))
+        fail(std::string("peephole: only an LSTM has peephole connections, got kind '") + cell.name + "'");
+    if (int(c.backend) < 0 || int(c.backend) > int(Backend::Cuda)) fail("backend: unknown backend");
     if (c.cell && (c.num_layers != 1 || c.bidirectional))
         fail("cell: a cell has one layer and one direction");
 }

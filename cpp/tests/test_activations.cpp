@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "pointwise.hpp"
+#include "cells/activations.hpp"
 
 using rnnkit::detail::fast_exp;
 using rnnkit::detail::fast_tanh;

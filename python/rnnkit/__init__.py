@@ -2,8 +2,11 @@
 
 Parameter names, shapes and gate orders match torch.nn, so weights move between the two unchanged.
 """
+import os as _os
+
 from . import losses, optim
 from ._backend import core as _core
+from ._checks import positive_int as _positive_int
 from .cells import GRUCell, LSTMCell, RNNCell
 from .io import ModelFileError, load, load_checkpoint, load_metadata, save, save_checkpoint
 from .layers import GRU, LSTM, RNN
@@ -20,8 +23,7 @@ __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Emb
 
 def set_num_threads(n: int) -> None:
     """Threads used by rnnkit's kernels in the calling thread (OpenMP)."""
-    from ._checks import positive_int
-    _core.set_num_threads(positive_int("n", n))
+    _core.set_num_threads(_positive_int("n", n))
 
 
 def get_num_threads() -> int:
@@ -47,14 +49,13 @@ def build_info() -> dict:
 def cmake_dir() -> str:
     """The prefix to put on CMAKE_PREFIX_PATH so that C++ projects find this installation with
     `find_package(rnnkit CONFIG REQUIRED)` (headers, static library and rnnkit::rnnkit target)."""
-    import os
-    candidates = [os.path.dirname(os.path.abspath(__file__))]
+    candidates = [_os.path.dirname(_os.path.abspath(__file__))]
     try:  # editable installs keep the compiled files apart from the sources
-        candidates.append(os.path.dirname(os.path.abspath(_core.__file__)))
+        candidates.append(_os.path.dirname(_os.path.abspath(_core.__file__)))
     except AttributeError:
         pass
     for prefix in candidates:
-        if os.path.isfile(os.path.join(prefix, "lib", "cmake", "rnnkit", "rnnkitConfig.cmake")):
+        if _os.path.isfile(_os.path.join(prefix, "lib", "cmake", "rnnkit", "rnnkitConfig.cmake")):
             return prefix
     raise RuntimeError("rnnkit: this installation carries no CMake package (lib/cmake/rnnkit); install the wheel "
                        "with `pip install .` rather than an editable install without it")

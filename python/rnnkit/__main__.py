@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib.resources import as_file, files
+
+import numpy as np
+
+from . import cmake_dir, forecast
 
 
 def _report(name, report, season):
@@ -25,7 +30,6 @@ def _report(name, report, season):
 
 
 def _train_and_report(series, args, name, out_model, out_plot):
-    from . import forecast
     model, report, starts, pred = forecast.evaluate_split(series, args.lookback, args.horizon, args.season, args.epochs,
                                                           verbose=args.verbose, seed=args.seed,
                                                           hidden_size=args.hidden)
@@ -41,9 +45,6 @@ def _train_and_report(series, args, name, out_model, out_plot):
 
 
 def _demo(args) -> int:
-    from importlib.resources import as_file, files
-
-    from . import forecast
     data = files("rnnkit") / "data" / "co2_mauna_loa_weekly.csv"
     with as_file(data) as path:
         series = forecast.read_series(path, "co2")
@@ -55,7 +56,6 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
-    from . import forecast
     series = forecast.read_series(args.csv, args.column)
     print(f"{args.csv} [{args.column}]: {len(series)} values")
     _train_and_report(series, args, args.column, args.out, args.plot)
@@ -63,9 +63,6 @@ def _train(args) -> int:
 
 
 def _predict(args) -> int:
-    import numpy as np
-
-    from . import forecast
     model = forecast.Forecaster.load(args.model)
     series = forecast.read_series(args.csv, args.column)
     if len(series) < model.lookback:
@@ -120,7 +117,6 @@ def main(argv=None) -> int:
     predict.set_defaults(run=_predict)
     args = parser.parse_args(argv)
     if args.cmake_dir:
-        from . import cmake_dir
         print(cmake_dir())
         return 0
     if args.command is None:

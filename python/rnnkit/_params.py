@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import core as _core
-from ._checks import as_dtype, shape_str, untorch
+from ._checks import as_dtype
 from .module import NamedSlabs
 
 
-class CoreModule(NamedSlabs):
+class CoreModule(NamedSlabs, register=False):
     """Owns one `_core.Recurrent32/64`; its C++ parameter and gradient slabs are the named views."""
 
     def _init_core(self, dtype, **config) -> None:
@@ -21,6 +21,30 @@ class CoreModule(NamedSlabs):
         """Forget recorded training forwards that backward has not consumed."""
         self._core.clear_tape()
 
+    @property
+    def backend(self) -> str:
+        """Where the sequence loops run: 'cpu' (thread team, packed weights) or 'reference' (plain loops)."""
+        return self._core.backend
+
+    # The core takes and returns the cell's num_states state tensors as a list (h first); the public API
+    # spells an LSTM's out as (h, c) and a single-state cell's as h.
+    def _core_forward(self, x, h0, c0, lengths, training):
+        """-> y, h_n, c_n (c_n None for single-state cells)."""
+        y, finals = self._core.forward(x, self._state_list(h0, c0), lengths, training)
+        return y, finals[0], (finals[1] if len(finals) > 1 else None)
+
+    def _core_backward(self, dy, dh_n, dc_n):
+        """-> dx, dh0, dc0 (dc0 None for single-state cells)."""
+        dx, initials = self._core.backward(dy, self._state_list(dh_n, dc_n, "dc_n"))
+        return dx, initials[0], (initials[1] if len(initials) > 1 else None)
+
+    def _state_list(self, h, c, c_name="c0"):
+        if c is not None and self._core.num_states < 2:
+            raise ValueError(f"{c_name}: only an LSTM has a cell state")
+        if h is None and c is None:
+            return None
+        return [h, c][:self._core.num_states]
+
     def _recorded_shape(self):
         shape = self._core.recorded_shape()
         if shape is None:
@@ -28,29 +52,3 @@ class CoreModule(NamedSlabs):
                                "(each training forward can be backpropagated once)")
         return shape
 
-
-def load_into(params: dict, dtype, state_dict, strict: bool) -> None:
-    """Checks every entry of `state_dict` against `params` (name -> view), then copies all of them in."""
-    if not hasattr(state_dict, "keys"):
-        raise TypeError(f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
-    missing = [k for k in params if k not in state_dict]
-    if missing and strict:
-        raise ValueError(f"state_dict: missing key(s) {missing}; expected keys {list(params)}")
-    unexpected = [k for k in state_dict if k not in params]
-    if unexpected and strict:
-        raise ValueError(f"state_dict: unexpected key(s) {unexpected}; expected keys {list(params)}")
-    staged = {}
-    for name, view in params.items():
-        if name not in state_dict:
-            continue
-        value = state_dict[name]
-        value = untorch(value)
-        try:
-            arr = np.asarray(value, dtype=dtype)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"state_dict[{name!r}]: expected a numeric array, got {type(value).__name__}") from exc
-        if arr.shape != view.shape:
-            raise ValueError(f"state_dict[{name!r}]: expected shape {shape_str(view.shape)}, got {shape_str(arr.shape)}")
-        staged[name] = arr
-    for name, arr in staged.items():
-        params[name][...] = arr

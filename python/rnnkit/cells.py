@@ -26,6 +26,15 @@ class _Cell(CoreModule):
                         linear_before_reset=flag("linear_before_reset", linear_before_reset), dropout=0.0,
                         cell=True, seed=self.seed)
 
+    def get_config(self) -> dict:
+        config = dict(input_size=self.input_size, hidden_size=self.hidden_size, bias=self.bias, seed=self.seed,
+                      dtype=self.dtype.name)
+        config.update(self._kind_config())
+        return config
+
+    def _kind_config(self) -> dict:
+        return {}
+
     @property
     def tape_size(self) -> int:
         """Recorded steps not yet backpropagated."""
@@ -39,7 +48,7 @@ class _Cell(CoreModule):
         shape = (B, self.hidden_size)
         h = None if h is None else float_array("h", h, self.dtype, shape=shape)[None]
         c = None if c is None else float_array("c", c, self.dtype, shape=shape)[None]
-        _, h_n, c_n = self._core.forward(x[None], h, c, None, flag("training", training))
+        _, h_n, c_n = self._core_forward(x[None], h, c, None, flag("training", training))
         return h_n[0], (None if c_n is None else c_n[0])
 
     def _step_backward(self, dh, dc):
@@ -48,7 +57,7 @@ class _Cell(CoreModule):
         dh = None if dh is None else float_array("dh", dh, self.dtype, shape=shape)[None]
         dc = None if dc is None else float_array("dc", dc, self.dtype, shape=shape)[None]
         dy = np.zeros((1, B, self.hidden_size), dtype=self.dtype)
-        dx, dh0, dc0 = self._core.backward(dy, dh, dc)
+        dx, dh0, dc0 = self._core_backward(dy, dh, dc)
         return dx[0], dh0[0], (None if dc0 is None else dc0[0])
 
     def __repr__(self) -> str:
@@ -56,10 +65,29 @@ class _Cell(CoreModule):
 
 
 class LSTMCell(_Cell):
-    """One LSTM step; `peephole=True` adds the (3, H) parameter `weight_peephole` (rows i, f, o)."""
+    """One LSTM step; `peephole=True` adds the (3, H) parameter `weight_peephole` (rows i, f, o).
 
-    def __init__(self, input_size, hidden_size, *, bias=True, peephole=False, seed=None, dtype="float32"):
-        super().__init__("lstm", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, peephole=peephole)
+    The math of rnnkit.LSTM for one step. Call: `h, c = cell(x, state=None, training=True)`;
+    `dx, (dh, dc) = cell.backward((dh, dc))`.
+
+    Args:
+        input_size: features of x (I).
+        hidden_size: features of the hidden state h and cell state c (H).
+        bias: whether the cell has the biases bias_ih and bias_hh, default True.
+        peephole: add the peephole weights weight_peephole (Gers & Schmidhuber 2000), default False.
+        seed: non-negative integer below 2**64 that fixes the initial weights (torch's U(-1/sqrt(H), 1/sqrt(H)));
+            default None draws fresh OS entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
+            'float32'.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, peephole: bool = False,
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
+        self.peephole = flag("peephole", peephole)
+        super().__init__("lstm", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, peephole=self.peephole)
+
+    def _kind_config(self) -> dict:
+        return dict(peephole=self.peephole)
 
     def __call__(self, x, state=None, training=True):
         """x: (B, I); state: (h, c), each (B, H), or None for zeros. Returns (h, c)."""
@@ -91,18 +119,54 @@ class _SingleStateCell(_Cell):
 
 
 class GRUCell(_SingleStateCell):
-    """One GRU step (gates r, z, n); see rnnkit.GRU for `linear_before_reset`."""
+    """One GRU step (gates r, z, n); see rnnkit.GRU for `linear_before_reset`.
 
-    def __init__(self, input_size, hidden_size, *, bias=True, linear_before_reset=True, seed=None, dtype="float32"):
+    Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
+
+    Args:
+        input_size: features of x (I).
+        hidden_size: features of the hidden state h (H).
+        bias: whether the cell has the biases bias_ih and bias_hh, default True.
+        linear_before_reset: True (torch, cuDNN) applies the reset gate after the recurrent product, False (Cho et
+            al. 2014) before it; default True.
+        seed: non-negative integer below 2**64 that fixes the initial weights (torch's U(-1/sqrt(H), 1/sqrt(H)));
+            default None draws fresh OS entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
+            'float32'.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, linear_before_reset: bool = True,
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
+        self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         super().__init__("gru", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
-                         linear_before_reset=linear_before_reset)
+                         linear_before_reset=self.linear_before_reset)
+
+    def _kind_config(self) -> dict:
+        return dict(linear_before_reset=self.linear_before_reset)
 
 
 class RNNCell(_SingleStateCell):
-    """One simple-RNN step, tanh or relu."""
+    """One simple-RNN step, tanh or relu: h = act(W x + b_ih + R h_prev + b_hh).
 
-    def __init__(self, input_size, hidden_size, *, bias=True, nonlinearity="tanh", seed=None, dtype="float32"):
+    Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
+
+    Args:
+        input_size: features of x (I).
+        hidden_size: features of the hidden state h (H).
+        bias: whether the cell has the biases bias_ih and bias_hh, default True.
+        nonlinearity: the activation act, 'tanh' or 'relu', default 'tanh'.
+        seed: non-negative integer below 2**64 that fixes the initial weights (torch's U(-1/sqrt(H), 1/sqrt(H)));
+            default None draws fresh OS entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
+            'float32'.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, nonlinearity: str = "tanh",
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias=bias, seed=seed, dtype=dtype)
+
+    def _kind_config(self) -> dict:
+        return dict(nonlinearity=self.nonlinearity)

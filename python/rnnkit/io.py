@@ -16,7 +16,11 @@ import zlib
 
 import numpy as np
 
-__all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "ModelFileError"]
+from . import optim
+from .module import is_layer, layer_class
+
+__all__ = ["save", "load", "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError",
+           "model_from_config"]
 
 FORMAT = "1"
 
@@ -99,34 +103,26 @@ def _read(path, kind: str):
     return tensors, metadata
 
 
-def _layer_classes() -> dict:
-    from . import layers, nn
-    return {name: getattr(mod, name) for mod in (layers, nn) for name in mod.__all__}
+def _sequential() -> type:
+    # Sequential (model.py) reaches this file through the layer registry, not an import: model.py imports this
+    # file for Sequential.save, and the package's __init__ has imported both before any of this runs.
+    return layer_class("Sequential")
 
 
 def model_from_config(config: dict, path="model"):
-    from .model import Sequential
-    classes = _layer_classes()
+    """The Sequential that `config` (a model file's "rnnkit.model" entry) describes; ModelFileError if malformed."""
     try:
-        layers = []
-        for i, spec in enumerate(config["layers"]):
-            cls = classes.get(spec["class"])
-            if cls is None:
-                raise ModelFileError(f"{path}: model config: layer {i} has unknown class {spec['class']!r}")
-            layers.append(cls(**spec["config"]))
-        return Sequential(layers)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
+        return _sequential().from_config(config)
+    except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: model config: malformed ({exc})") from None
 
 
 def _model_of(model):
-    from .model import Sequential
-    if isinstance(model, Sequential):
+    sequential = _sequential()
+    if isinstance(model, sequential):
         return model
-    if hasattr(model, "get_config") and hasattr(model, "seq_forward"):
-        return Sequential([model])
+    if is_layer(model):
+        return sequential([model])
     raise TypeError(f"model: expected a Sequential or an rnnkit layer, got {type(model).__name__}")
 
 
@@ -183,7 +179,6 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None) -> dict:
     """Restore a checkpoint into `model` (rebuilt from the file when None), `optimizer` (rebuilt with the saved
     class and settings when None and the file has one) and `scheduler`. Returns
     {"model": ..., "optimizer": ..., "extra": {...}}."""
-    from . import optim
     tensors, meta = _read(path, "checkpoint")
     if model is None:
         model = model_from_config(json.loads(meta["rnnkit.model"]), path)

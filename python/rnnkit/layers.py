@@ -17,6 +17,7 @@ __all__ = ["LSTM", "GRU", "RNN"]
 
 
 class _Recurrent(CoreModule):
+    is_recurrent = True
     _kind = ""
     _has_cell_state = False
 
@@ -120,7 +121,7 @@ class _Recurrent(CoreModule):
             c0 = float_array("c0", c0, self.dtype, shape=state_shape)
         if lengths is not None:
             lengths = lengths_array(lengths, B, T)
-        y, h_n, c_n = self._core.forward(x, h0, c0, lengths, flag("training", training))
+        y, h_n, c_n = self._core_forward(x, h0, c0, lengths, flag("training", training))
         if self.batch_first:
             y = y.transpose(1, 0, 2)
         return y, h_n, c_n
@@ -137,7 +138,7 @@ class _Recurrent(CoreModule):
             dh_n = float_array("dh_n", dh_n, self.dtype, shape=state_shape)
         if dc_n is not None:
             dc_n = float_array("dc_n", dc_n, self.dtype, shape=state_shape)
-        dx, dh0, dc0 = self._core.backward(dy, dh_n, dc_n)
+        dx, dh0, dc0 = self._core_backward(dy, dh_n, dc_n)
         if self.batch_first:
             dx = dx.transpose(1, 0, 2)
         return dx, dh0, dc0
@@ -160,14 +161,44 @@ class LSTM(_Recurrent):
     i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = tanh(W_g x + R_g h + b_g)
     c = f c_prev + i g                          o = σ(W_o x + R_o h + b_o [+ p_o c])          h = o tanh(c)
     Peephole weights are the extra parameters `weight_peephole_l{k}[_reverse]`, shape (3, H), rows i, f, o.
+    Call: `y, (h_n, c_n) = lstm(x, state=None, lengths=None, training=True)`; `lstm.backward(dy, dstate=None)`.
+
+    Args:
+        input_size: features per step of x (I).
+        hidden_size: features of the hidden state h and cell state c (H).
+        num_layers: stacked layers (L), default 1; layer k > 0 reads layer k - 1's outputs.
+        bias: whether the layer has the biases bias_ih_l{k} and bias_hh_l{k}, default True.
+        batch_first: x and y are (B, T, ·) instead of (T, B, ·), default False; states stay (L*D, B, H).
+        dropout: probability of zeroing each output of a layer before the next layer reads it (inverted dropout,
+            training only, none after the last layer, as torch), default 0.0.
+        bidirectional: add a reverse-time direction (D = 2) whose outputs are concatenated, default False.
+        peephole: add the peephole weights (see above), default False.
+        seed: non-negative integer below 2**64 that fixes the initial weights and the dropout masks; default None
+            draws fresh OS entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
+            'float32'.
+        recurrent_dropout: probability of zeroing each unit of h_prev where it enters the gates, one mask per
+            sequence kept over all steps (Gal & Ghahramani 2016, Keras's recurrent_dropout), training only;
+            default 0.0.
+        l1: coefficient of the L1 penalty l1 Σ|w| on the weights (not biases) that regularize() and fit add,
+            default 0.0.
+        l2: coefficient of the L2 penalty l2 Σ w² on the weights (not biases), default 0.0.
+        kernel_init: initialisation of weight_ih: 'uniform' (torch's U(-1/sqrt(H), 1/sqrt(H))) or 'glorot_uniform'
+            (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
+        recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
+            block per gate, Keras's default), default 'uniform'.
+        forget_bias: default None keeps torch's uniform biases; a number v sets every bias to zero except the
+            forget gate's bias_ih = v (Keras's unit_forget_bias is v = 1.0). Needs bias=True.
     """
 
     _kind = "lstm"
     _has_cell_state = True
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, peephole=False, seed=None, dtype="float32", recurrent_dropout=0.0, l1=0.0,
-                 l2=0.0, kernel_init="uniform", recurrent_init="uniform", forget_bias=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 peephole: bool = False, seed: int | None = None, dtype: str | type | np.dtype = "float32",
+                 recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
+                 recurrent_init: str = "uniform", forget_bias: float | None = None) -> None:
         self.peephole = flag("peephole", peephole)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype, peephole=self.peephole,
@@ -225,13 +256,41 @@ class GRU(_SingleState):
     r = σ(W_r x + b_ir + R_r h + b_hr)    z = σ(W_z x + b_iz + R_z h + b_hz)    h' = (1 - z) n + z h
     linear_before_reset=True (torch, cuDNN):   n = tanh(W_n x + b_in + r (R_n h + b_hn))
     linear_before_reset=False (Cho et al.):    n = tanh(W_n x + b_in + R_n (r h) + b_hn)
+    Call: `y, h_n = gru(x, h0=None, lengths=None, training=True)`; `gru.backward(dy, dh_n=None)`.
+
+    Args:
+        input_size: features per step of x (I).
+        hidden_size: features of the hidden state h (H).
+        num_layers: stacked layers (L), default 1; layer k > 0 reads layer k - 1's outputs.
+        bias: whether the layer has the biases bias_ih_l{k} and bias_hh_l{k}, default True.
+        batch_first: x and y are (B, T, ·) instead of (T, B, ·), default False; states stay (L*D, B, H).
+        dropout: probability of zeroing each output of a layer before the next layer reads it (inverted dropout,
+            training only, none after the last layer, as torch), default 0.0.
+        bidirectional: add a reverse-time direction (D = 2) whose outputs are concatenated, default False.
+        seed: non-negative integer below 2**64 that fixes the initial weights and the dropout masks; default None
+            draws fresh OS entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
+            'float32'.
+        linear_before_reset: the candidate n as above: True (torch, cuDNN) or False (Cho et al. 2014), default True.
+        recurrent_dropout: probability of zeroing each unit of h_prev where it enters the gates, one mask per
+            sequence kept over all steps (Gal & Ghahramani 2016, Keras's recurrent_dropout), training only;
+            default 0.0.
+        l1: coefficient of the L1 penalty l1 Σ|w| on the weights (not biases) that regularize() and fit add,
+            default 0.0.
+        l2: coefficient of the L2 penalty l2 Σ w² on the weights (not biases), default 0.0.
+        kernel_init: initialisation of weight_ih: 'uniform' (torch's U(-1/sqrt(H), 1/sqrt(H))) or 'glorot_uniform'
+            (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
+        recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
+            block per gate, Keras's default), default 'uniform'.
     """
 
     _kind = "gru"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, seed=None, dtype="float32", linear_before_reset=True, recurrent_dropout=0.0,
-                 l1=0.0, l2=0.0, kernel_init="uniform", recurrent_init="uniform"):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32", linear_before_reset: bool = True,
+                 recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
+                 recurrent_init: str = "uniform") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype,
@@ -249,11 +308,41 @@ class GRU(_SingleState):
 
 
 class RNN(_SingleState):
-    """Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu."""
+    """Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu.
 
-    def __init__(self, input_size, hidden_size, num_layers=1, *, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, seed=None, dtype="float32", recurrent_dropout=0.0, l1=0.0, l2=0.0,
-                 kernel_init="uniform", recurrent_init="uniform"):
+    Call: `y, h_n = rnn(x, h0=None, lengths=None, training=True)`; `rnn.backward(dy, dh_n=None)`.
+
+    Args:
+        input_size: features per step of x (I).
+        hidden_size: features of the hidden state h (H).
+        num_layers: stacked layers (L), default 1; layer k > 0 reads layer k - 1's outputs.
+        nonlinearity: the activation act, 'tanh' or 'relu', default 'tanh'.
+        bias: whether the layer has the biases bias_ih_l{k} and bias_hh_l{k}, default True.
+        batch_first: x and y are (B, T, ·) instead of (T, B, ·), default False; states stay (L*D, B, H).
+        dropout: probability of zeroing each output of a layer before the next layer reads it (inverted dropout,
+            training only, none after the last layer, as torch), default 0.0.
+        bidirectional: add a reverse-time direction (D = 2) whose outputs are concatenated, default False.
+        seed: non-negative integer below 2**64 that fixes the initial weights and the dropout masks; default None
+            draws fresh OS entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
+            'float32'.
+        recurrent_dropout: probability of zeroing each unit of h_prev where it enters the recurrence, one mask per
+            sequence kept over all steps (Gal & Ghahramani 2016, Keras's recurrent_dropout), training only;
+            default 0.0.
+        l1: coefficient of the L1 penalty l1 Σ|w| on the weights (not biases) that regularize() and fit add,
+            default 0.0.
+        l2: coefficient of the L2 penalty l2 Σ w² on the weights (not biases), default 0.0.
+        kernel_init: initialisation of weight_ih: 'uniform' (torch's U(-1/sqrt(H), 1/sqrt(H))) or 'glorot_uniform'
+            (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
+        recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
+            matrix, Keras's default), default 'uniform'.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32", recurrent_dropout: float = 0.0,
+                 l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
+                 recurrent_init: str = "uniform") -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity

@@ -5,20 +5,18 @@ import math
 import numbers
 import sys
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
-from ._backend import core as _core
+from . import io as _io
 from . import losses as _losses
 from . import optim as _optim
+from ._backend import core as _core
 from ._checks import lengths_array, shape_str, untorch
-from .module import Module
+from .module import Module, is_layer, load_into, registry
 
 __all__ = ["Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value"]
-
-
-def _is_recurrent(layer) -> bool:
-    return hasattr(layer, "num_directions") and hasattr(layer, "hidden_size")
 
 
 class Sequential(Module):
@@ -27,22 +25,28 @@ class Sequential(Module):
     Parameters are named "<index>.<name>" as in torch.nn.Sequential's state_dict.
     Data for fit/evaluate/predict is sliced along the batch axis of the first recurrent layer's convention:
     axis 0 with batch_first=True (x: (N, T, F)), else axis 1 (x: (T, N, F)).
+
+    Args:
+        layers: the layers (LSTM, GRU, RNN, Dense, Embedding, Dropout, LastStep, or a Sequential), at least one,
+            all of one dtype. Each layer's setup() sees the recurrent layer before it (LastStep takes its
+            directions and batch_first from there).
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers: Iterable[Module]) -> None:
+        if not isinstance(layers, Iterable):
+            raise TypeError(f"layers: expected a list of rnnkit layers, got {type(layers).__name__}")
         layers = list(layers)
         if not layers:
             raise ValueError("layers: expected at least one layer")
         for i, layer in enumerate(layers):
-            if not (hasattr(layer, "seq_forward") and hasattr(layer, "seq_backward")):
+            if not is_layer(layer):
                 raise TypeError(f"layers[{i}]: expected an rnnkit layer, got {type(layer).__name__}")
         previous = None
         for layer in layers:
-            if hasattr(layer, "_setup"):
-                layer._setup(previous)
-            if _is_recurrent(layer):
+            layer.setup(previous)
+            if layer.is_recurrent:
                 previous = layer
-        dtypes = {layer.dtype.name for layer in layers if hasattr(layer, "dtype")}
+        dtypes = {layer.dtype.name for layer in layers if layer.dtype is not None}
         if len(dtypes) > 1:
             raise ValueError(f"layers: expected one dtype for all layers, got {sorted(dtypes)}")
         self.layers = layers
@@ -68,15 +72,9 @@ class Sequential(Module):
         return self._penalty
 
     def regularization_loss(self) -> float:
-        """The L1/L2 penalty of the current weights (the value regularize() adds gradients for)."""
-        total = 0.0
-        for layer in self.layers:
-            if layer.l1 or layer.l2:
-                for name, p in layer.parameters().items():
-                    if name.startswith("weight"):
-                        w = p.astype(np.float64)
-                        total += layer.l1 * np.abs(w).sum() + layer.l2 * (w * w).sum()
-        return float(total)
+        """The L1/L2 penalty of the current weights (the value regularize() adds gradients for); gradients are
+        left alone."""
+        return float(sum(layer.regularization_loss() for layer in self.layers))
 
     def parameters(self) -> dict:
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.parameters().items()}
@@ -93,18 +91,52 @@ class Sequential(Module):
         return {k: v.copy() for k, v in self.parameters().items()}
 
     def load_state_dict(self, state_dict, strict=True) -> None:
-        from ._params import load_into
         load_into(self.parameters(), self.dtype, state_dict, strict)
 
     @property
     def dtype(self):
         for layer in self.layers:
-            if hasattr(layer, "dtype"):
+            if layer.dtype is not None:
                 return layer.dtype
         return np.dtype(np.float32)
 
     def get_config(self) -> dict:
         return {"layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        """A new model from the dict get_config() returns: {"layers": [{"class": name, "config": {...}}, ...]},
+        each class looked up in the layer registry (rnnkit.module.registry())."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config: expected a dict {{'layers': [...]}}, got {type(config).__name__}")
+        if set(config) != {"layers"}:
+            raise ValueError(f"config: expected exactly the key 'layers', got keys {list(config)}")
+        specs = config["layers"]
+        if not isinstance(specs, list):
+            raise TypeError(f"config['layers']: expected a list of layer specs, got {type(specs).__name__}")
+        if not specs:
+            raise ValueError("config['layers']: expected at least one layer spec, got an empty list")
+        classes = registry()
+        layers = []
+        for i, spec in enumerate(specs):
+            where = f"config['layers'][{i}]"
+            if not isinstance(spec, dict):
+                raise TypeError(f"{where}: expected a dict {{'class': name, 'config': {{...}}}}, got "
+                                f"{type(spec).__name__}")
+            if set(spec) != {"class", "config"}:
+                raise ValueError(f"{where}: expected the keys 'class' and 'config', got keys {list(spec)}")
+            name = spec["class"]
+            if not isinstance(name, str):
+                raise TypeError(f"{where}['class']: expected a layer class name (str), got {type(name).__name__} "
+                                f"{name!r}")
+            if name not in classes:
+                raise ValueError(f"{where}['class']: unknown layer class {name!r}; known classes: {sorted(classes)}")
+            try:
+                layers.append(classes[name].from_config(spec["config"]))
+            except (TypeError, ValueError) as exc:  # the same kind of error, saying which layer it comes from
+                kind = TypeError if isinstance(exc, TypeError) else ValueError
+                raise kind(f"{where} ({name}): {exc}") from exc
+        return cls(layers)
 
     @property
     def rng_state(self) -> list:
@@ -121,26 +153,25 @@ class Sequential(Module):
 
     def save(self, path, metadata=None) -> None:
         """One .safetensors file: parameters by name, architecture as JSON metadata, written atomically."""
-        from .io import save
-        save(self, path, metadata=metadata)
+        _io.save(self, path, metadata=metadata)
 
     # --- data layout ----------------------------------------------------------------------------------
     def _batch_axes(self):
         """(input batch axis, output batch axis) for fit/evaluate/predict."""
         in_axis = 0
         for layer in self.layers:
-            if _is_recurrent(layer):
+            if layer.is_recurrent:
                 in_axis = 0 if layer.batch_first else 1
                 break
         out_axis = in_axis
         for layer in self.layers:
-            if type(layer).__name__ == "LastStep":
+            if layer.reduces_time:
                 out_axis = 0
         return in_axis, out_axis
 
     def _per_step_output(self) -> bool:
-        return not any(type(layer).__name__ == "LastStep" for layer in self.layers) and any(
-            _is_recurrent(layer) for layer in self.layers)
+        return not any(layer.reduces_time for layer in self.layers) and any(
+            layer.is_recurrent for layer in self.layers)
 
     def _mask_for(self, lengths, out_shape, out_axis):
         """(T, B) / (B, T) validity mask for per-step outputs with lengths, else None."""
@@ -310,9 +341,22 @@ class _progress:
 
 class EarlyStopping:
     """Stop when `monitor` has not improved by more than min_delta for `patience` epochs; with
-    restore_best_weights the model gets the best epoch's parameters back at the end."""
+    restore_best_weights the model gets the best epoch's parameters back at the end. Pass it to fit(callbacks=...).
 
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=True):
+    Args:
+        monitor: the logged value to watch, 'val_loss' (needs validation_data) or 'loss'; default 'val_loss'.
+        patience: epochs without improvement before training stops, default 5.
+        min_delta: the least decrease that counts as an improvement, default 0.0.
+        restore_best_weights: at the end of fit, load the parameters of the best epoch, default True.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 restore_best_weights: bool = True) -> None:
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor: expected the name of a logged value such as 'val_loss', got "
+                            f"{type(monitor).__name__} {monitor!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
+            raise ValueError(f"min_delta: expected a non-negative number, got {min_delta!r}")
         self.monitor, self.patience, self.min_delta = monitor, _positive("patience", patience), float(min_delta)
         self.restore_best_weights = bool(restore_best_weights)
         self.best, self.best_epoch, self.wait, self.best_state, self.stopped_epoch = math.inf, -1, 0, None, None

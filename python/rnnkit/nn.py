@@ -18,10 +18,25 @@ _ACTIVATIONS = (None, "relu", "tanh", "sigmoid", "softmax")
 
 class Dense(SlabModule):
     """y = activation(x W^T + b), applied to the last axis (per step on 3-D input). torch.nn.Linear names:
-    `weight` (out, in), `bias` (out,), initialised U(-1/sqrt(in), 1/sqrt(in)) like torch."""
+    `weight` (out, in), `bias` (out,), initialised U(-1/sqrt(in), 1/sqrt(in)) like torch.
 
-    def __init__(self, in_features, out_features, activation=None, *, bias=True, l1=0.0, l2=0.0, seed=None,
-                 dtype="float32"):
+    Args:
+        in_features: size of the last axis of x.
+        out_features: size of the last axis of y.
+        activation: None (linear), 'relu', 'tanh', 'sigmoid' or 'softmax' (over the last axis), default None.
+        bias: whether the layer has the bias b, default True.
+        l1: coefficient of the L1 penalty l1 Σ|W| on the weight (not the bias) that regularize() and fit add,
+            default 0.0.
+        l2: coefficient of the L2 penalty l2 Σ W² on the weight (not the bias), default 0.0.
+        seed: non-negative integer below 2**64 that fixes the initial parameters; default None draws fresh OS
+            entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
+            'float32'.
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: str | None = None, *, bias: bool = True,
+                 l1: float = 0.0, l2: float = 0.0, seed: int | None = None,
+                 dtype: str | type | np.dtype = "float32") -> None:
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
         if activation not in _ACTIVATIONS:
@@ -66,10 +81,23 @@ class Dense(SlabModule):
 
 
 class Embedding(SlabModule):
-    """Integer tokens -> vectors: y[..., :] = weight[tokens[...]]. `weight` (num_embeddings, embedding_dim) ~ N(0, 1)
-    like torch.nn.Embedding."""
+    """Integer tokens -> vectors: y[..., :] = weight[tokens[...]]. `weight` (num_embeddings, embedding_dim) is
+    initialised N(0, 1) (standard normal) like torch.nn.Embedding. Its backward returns None (no gradient for
+    integer inputs) and accumulates into the rows of the tokens seen.
 
-    def __init__(self, num_embeddings, embedding_dim, *, l1=0.0, l2=0.0, seed=None, dtype="float32"):
+    Args:
+        num_embeddings: size of the vocabulary: tokens are integers in 0..num_embeddings - 1.
+        embedding_dim: size of each vector (the last axis of y).
+        l1: coefficient of the L1 penalty l1 Σ|weight| that regularize() and fit add, default 0.0.
+        l2: coefficient of the L2 penalty l2 Σ weight², default 0.0.
+        seed: non-negative integer below 2**64 that fixes the initial N(0, 1) table; default None draws fresh OS
+            entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for the table and the outputs, default
+            'float32'.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, l1: float = 0.0, l2: float = 0.0,
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.l1, self.l2 = non_negative("l1", l1), non_negative("l2", l2)
@@ -107,9 +135,15 @@ class Embedding(SlabModule):
 
 class Dropout(Module):
     """Inverted dropout in training (zero with probability p, scale the rest by 1/(1-p)); identity otherwise.
-    Masks come from (seed, a counter that advances per training call), so runs are reproducible."""
+    Masks come from (seed, a counter that advances per training call), so runs are reproducible.
 
-    def __init__(self, p=0.5, *, seed=None, dtype="float32"):
+    Args:
+        p: probability of zeroing each element, in [0, 1), default 0.5.
+        seed: non-negative integer below 2**64 that fixes the masks; default None draws fresh OS entropy.
+        dtype: 'float32' or 'float64' (or np.float32 / np.float64) of the inputs, default 'float32'.
+    """
+
+    def __init__(self, p: float = 0.5, *, seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
         self.p = probability("p", p)
         self.seed = seed_value(seed)
         self.dtype = as_dtype(dtype)
@@ -151,9 +185,18 @@ class LastStep(Module):
 
     After a bidirectional layer the reverse half of the features is taken at t = 0, where the reverse direction
     ends. `directions` and `batch_first` default to those of the recurrent layer before it in a Sequential.
+    Works in the dtype of its input (float32 or float64).
+
+    Args:
+        directions: 1, or 2 when x holds a bidirectional layer's concatenated outputs; default None takes the
+            recurrent layer's before it in a Sequential (1 outside one).
+        batch_first: x is (B, T, F) instead of (T, B, F); default None takes the recurrent layer's before it in
+            a Sequential (False outside one).
     """
 
-    def __init__(self, *, directions=None, batch_first=None):
+    reduces_time = True
+
+    def __init__(self, *, directions: int | None = None, batch_first: bool | None = None) -> None:
         if directions not in (None, 1, 2):
             raise ValueError(f"directions: expected 1, 2 or None, got {directions!r}")
         self.directions = directions
@@ -163,8 +206,9 @@ class LastStep(Module):
     def get_config(self) -> dict:
         return dict(directions=self.directions, batch_first=self.batch_first)
 
-    def _setup(self, previous) -> None:
-        """Called by Sequential with the recurrent layer before this one (or None)."""
+    def setup(self, previous) -> None:
+        """Takes `directions` and `batch_first`, where not given, from `previous`: the recurrent layer before this
+        one in a Sequential (or None)."""
         if previous is not None:
             if self.directions is None:
                 self.directions = previous.num_directions

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from ._backend import core as _core
+from .module import Module
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "StepLR", "CosineAnnealingLR",
            "ReduceLROnPlateau", "get"]
@@ -26,9 +27,16 @@ def _number(name, value, low=0.0, low_inclusive=True, high=None):
 
 
 class Optimizer:
+    """Base of the optimizers: holds `model` and its per-parameter state; subclasses define the update.
+
+    Args:
+        model: what to optimize: a Sequential or a layer (anything with parameters() and grads).
+        lr: the learning rate, a positive number (schedules change it between epochs).
+    """
+
     _state_names: tuple = ()
 
-    def __init__(self, model, lr):
+    def __init__(self, model: Module, lr: float) -> None:
         if not (hasattr(model, "parameters") and hasattr(model, "grads")):
             raise TypeError(f"model: expected a model or layer with parameters() and grads, got {type(model).__name__}")
         self.model = model
@@ -84,9 +92,23 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, as torch.optim.SGD:
+    g += weight_decay p;  buf = momentum buf + (1 - dampening) g (buf = g on the first step);
+    p -= lr (g + momentum buf) with nesterov, else p -= lr buf (p -= lr g without momentum).
+
+    Args:
+        model: what to optimize: a Sequential or a layer (anything with parameters() and grads).
+        lr: the learning rate, default 0.01.
+        momentum: momentum factor, default 0.0 (plain SGD).
+        dampening: dampening of the momentum, default 0.0.
+        weight_decay: L2 penalty coefficient added to the gradient (weight_decay p), default 0.0.
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0), default False.
+    """
+
     _state_names = ("momentum_buffer",)
 
-    def __init__(self, model, lr=1e-2, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, model: Module, lr: float = 1e-2, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(model, lr)
         self.momentum = _number("momentum", momentum)
         self.dampening = _number("dampening", dampening)
@@ -106,10 +128,22 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) as torch.optim.Adam: bias-corrected moving averages of the gradient and its square,
+    p -= lr m_hat / (sqrt(v_hat) + eps); weight_decay adds weight_decay p to the gradient (L2, coupled).
+
+    Args:
+        model: what to optimize: a Sequential or a layer (anything with parameters() and grads).
+        lr: the learning rate, default 0.001.
+        betas: (beta1, beta2), the decay rates of the two moving averages, each in [0, 1), default (0.9, 0.999).
+        eps: added to the denominator for numerical stability, default 1e-08.
+        weight_decay: L2 penalty coefficient added to the gradient, default 0.0.
+    """
+
     _state_names = ("exp_avg", "exp_avg_sq")
     _decoupled = False
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, model: Module, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(model, lr)
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
@@ -127,18 +161,41 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (p *= 1 - lr * weight_decay), default weight_decay 0.01 like torch."""
+    """Adam with decoupled weight decay (p *= 1 - lr * weight_decay), default weight_decay 0.01 like torch.
+
+    Args:
+        model: what to optimize: a Sequential or a layer (anything with parameters() and grads).
+        lr: the learning rate, default 0.001.
+        betas: (beta1, beta2), the decay rates of the two moving averages, each in [0, 1), default (0.9, 0.999).
+        eps: added to the denominator for numerical stability, default 1e-08.
+        weight_decay: decoupled decay coefficient (applied to p directly, not through the gradient), default 0.01.
+    """
 
     _decoupled = True
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    def __init__(self, model: Module, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
         super().__init__(model, lr, betas, eps, weight_decay)
 
 
 class RMSprop(Optimizer):
+    """RMSprop as torch.optim.RMSprop: v = alpha v + (1 - alpha) g², p -= lr g / (sqrt(v) + eps) (through a
+    momentum buffer when momentum > 0; centered subtracts the squared moving average of g from v).
+
+    Args:
+        model: what to optimize: a Sequential or a layer (anything with parameters() and grads).
+        lr: the learning rate, default 0.01.
+        alpha: decay rate of the moving average of g², default 0.99.
+        eps: added to the denominator for numerical stability, default 1e-08.
+        weight_decay: L2 penalty coefficient added to the gradient, default 0.0.
+        momentum: momentum factor, default 0.0.
+        centered: normalise by the estimated variance of g instead of its second moment, default False.
+    """
+
     _state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
-    def __init__(self, model, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    def __init__(self, model: Module, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
         super().__init__(model, lr)
         self.alpha = _number("alpha", alpha)
         self.eps = _number("eps", eps)
@@ -159,9 +216,20 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
+    """Adagrad as torch.optim.Adagrad: sum += g², p -= lr / (1 + (step - 1) lr_decay) g / (sqrt(sum) + eps).
+
+    Args:
+        model: what to optimize: a Sequential or a layer (anything with parameters() and grads).
+        lr: the learning rate, default 0.01.
+        lr_decay: learning-rate decay per step, default 0.0.
+        weight_decay: L2 penalty coefficient added to the gradient, default 0.0.
+        eps: added to the denominator for numerical stability, default 1e-10.
+    """
+
     _state_names = ("sum",)
 
-    def __init__(self, model, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
+    def __init__(self, model: Module, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 eps: float = 1e-10) -> None:
         super().__init__(model, lr)
         self.lr_decay = _number("lr_decay", lr_decay)
         self.weight_decay = _number("weight_decay", weight_decay)
@@ -209,9 +277,15 @@ class _Schedule:
 
 
 class StepLR(_Schedule):
-    """lr = base_lr * gamma ** (epoch // step_size)."""
+    """lr = base_lr * gamma ** (epoch // step_size).
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    Args:
+        optimizer: the Optimizer whose lr is set; its lr at construction is base_lr.
+        step_size: epochs between decays, a positive integer.
+        gamma: factor applied every step_size epochs, default 0.1.
+    """
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer)
         if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
             raise ValueError(f"step_size: expected a positive integer, got {step_size!r}")
@@ -224,9 +298,15 @@ class StepLR(_Schedule):
 
 class CosineAnnealingLR(_Schedule):
     """lr = eta_min + (base_lr - eta_min) (1 + cos(pi min(epoch, T_max) / T_max)) / 2: after T_max epochs the rate
-    stays at eta_min (as Keras's CosineDecay; torch's CosineAnnealingLR would rise again)."""
+    stays at eta_min (as Keras's CosineDecay; torch's CosineAnnealingLR would rise again).
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    Args:
+        optimizer: the Optimizer whose lr is set; its lr at construction is base_lr.
+        T_max: epochs from base_lr down to eta_min, a positive integer.
+        eta_min: the final learning rate, default 0.0.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer)
         if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral) or T_max < 1:
             raise ValueError(f"T_max: expected a positive integer, got {T_max!r}")
@@ -240,14 +320,28 @@ class CosineAnnealingLR(_Schedule):
 
 class ReduceLROnPlateau(_Schedule):
     """lr *= factor once `monitor` (default val_loss, else loss) has not improved by a relative `threshold` for
-    `patience` epochs; never below min_lr."""
+    `patience` epochs; never below min_lr.
 
-    def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4, min_lr=0.0, monitor="val_loss"):
+    Args:
+        optimizer: the Optimizer whose lr is set.
+        factor: multiplier of the learning rate on a plateau, in (0, 1), default 0.1.
+        patience: epochs without improvement that are tolerated before reducing, default 10.
+        threshold: relative improvement that counts (value < best (1 - threshold)), default 0.0001.
+        min_lr: the learning rate is never reduced below this, default 0.0.
+        monitor: the logged value to watch, falling back to 'loss' when it is not logged, default 'val_loss'.
+    """
+
+    def __init__(self, optimizer: Optimizer, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
+                 min_lr: float = 0.0, monitor: str = "val_loss") -> None:
         super().__init__(optimizer)
         self.factor = _number("factor", factor, 0.0, low_inclusive=False, high=1.0)
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
             raise ValueError(f"patience: expected a non-negative integer, got {patience!r}")
-        self.patience, self.threshold, self.min_lr = int(patience), _number("threshold", threshold), float(min_lr)
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor: expected the name of a logged value such as 'val_loss', got "
+                            f"{type(monitor).__name__} {monitor!r}")
+        self.patience, self.threshold = int(patience), _number("threshold", threshold)
+        self.min_lr = _number("min_lr", min_lr)
         self.monitor, self.best, self.bad_epochs = monitor, math.inf, 0
 
     def step(self, logs=None):

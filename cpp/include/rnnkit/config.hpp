@@ -17,14 +17,24 @@
 #include <string>
 #include <vector>
 
-#define RNNKIT_VERSION_MAJOR 0
-#define RNNKIT_VERSION_MINOR 1
-#define RNNKIT_VERSION_PATCH 0
+#include "rnnkit/version.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
 
-enum class CellKind { LSTM, GRU, RNN_TANH, RNN_RELU };
+// A cell kind is a row of the cell registry (rnnkit/cells.hpp lists them, with names, traits and parameter
+// layouts); the built-in rows have names here. A kind registered later is reached by name: cell_kind("...").
+enum class CellKind : int { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3 };
+
+// The most state tensors a cell carries (LSTM 2: h, c; GRU and RNN 1; later cells up to 4), h first.
+constexpr int kMaxStates = 4;
+
+// Where a recurrent layer's sequence loops run: Cpu (thread team, packed weights; the default), Reference
+// (single-threaded formulas, no packing: slow, the oracle the fast drivers are tested against), Cuda (a GPU
+// build; none yet).
+enum class Backend : int { Cpu = 0, Reference = 1, Cuda = 2 };
+const char* to_string(Backend backend);
+Backend parse_backend(const std::string& name);  // "cpu", "reference", "cuda"; throws std::invalid_argument
 
 // Everything that fixes a recurrent layer's parameter layout and behaviour.
 struct LayerConfig {
@@ -40,6 +50,7 @@ struct LayerConfig {
     double recurrent_dropout = 0.0;     // on the recurrent input h_prev, one mask per sequence, training only
     bool cell = false;                  // single-step cell: parameter names carry no _l{k} suffix
     std::uint64_t seed = 0;             // parameter initialisation and dropout masks
+    Backend backend = Backend::Cpu;     // where the sequence loops run (not part of a saved model)
 };
 
 // One named parameter tensor inside the layer's parameter slab.
@@ -50,7 +61,7 @@ struct ParamInfo {
     std::size_t size = 0;               // number of elements
 };
 
-// Number of gate rows per hidden unit: LSTM 4, GRU 3, RNN 1.
+// Number of gate rows per hidden unit: LSTM 4, GRU 3, RNN 1 (the registry row's `gates`).
 int gate_count(CellKind kind);
 
 // Validates a configuration; throws std::invalid_argument naming the offending field.

@@ -5,11 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace rnnkit {
 inline namespace v0 {
 
 enum class Activation { None, ReLU, Tanh, Sigmoid, Softmax };
+const char* to_string(Activation activation);       // "none", "relu", "tanh", "sigmoid", "softmax"
+Activation parse_activation(const std::string& name);  // the same names; throws std::invalid_argument
 
 // y = act(x W^T + b).   y: [N, O]; x: [N, I]; W: [O, I]; b: [O] or nullptr.
 template <class S>

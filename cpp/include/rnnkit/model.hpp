@@ -18,10 +18,12 @@ inline namespace v0 {
 
 class Model {
 public:
-    // Streaming state: the recurrent layers' (h, c) for a batch of B independent streams.
+    // Streaming state for a batch of B independent streams: per layer of the model, that layer's state
+    // tensors (none for stateless layers; a recurrent layer has its cell's num_states tensors [L*D, B, H],
+    // h first: an LSTM's h and c).
     struct State {
         int batch = 0;
-        std::vector<std::vector<float>> h, c;  // per recurrent layer: [L*D, B, H]
+        std::vector<std::vector<std::vector<float>>> layers;
     };
 
     Model();
@@ -43,6 +45,11 @@ public:
     void add_embedding(int num_embeddings, int embedding_dim, std::uint64_t seed = 0);
     void add_dropout(double p);   // identity at inference
     void add_last_step();         // (T, B, F) -> (B, F): each sequence's last valid step
+    // Any registered layer kind by its model-file class name ("LSTM", "Dense", ...) and its JSON config (the
+    // object Python's get_config() returns); throws std::invalid_argument for an unknown class or bad config.
+    void add_layer(const std::string& class_name, const std::string& config_json);
+    // The model's architecture as the JSON a model file stores: {"layers": [{"class": ..., "config": ...}]}.
+    std::string config_json() const;
 
     // Parameters by name ("<layer index>.<torch name>"), their shapes, and mutable data.
     std::vector<std::string> parameter_names() const;
@@ -71,8 +78,8 @@ public:
     void step(const float* x_t, State& state, float* y_t);
 
 private:
-    struct Layer;
-    std::vector<std::unique_ptr<Layer>> layers_;
+    struct Layers;  // the layer stack (model/layer.hpp), kept out of this header
+    std::unique_ptr<Layers> layers_;
     std::string metadata_json_ = "{}";
     void check_ready() const;
 };

@@ -1,4 +1,4 @@
-// Recurrent layers: stacked, optionally bidirectional LSTM / peephole LSTM / GRU / RNN.
+// Recurrent layers: stacked, optionally bidirectional layers of any registered cell (rnnkit/cells.hpp).
 // Shape legend and gradient rule: see rnnkit/config.hpp.
 #pragma once
 
@@ -26,10 +26,11 @@ public:
 
     const LayerConfig& config() const { return config_; }
     int num_directions() const { return config_.bidirectional ? 2 : 1; }
-    int num_states() const { return config_.kind == CellKind::LSTM ? 2 : 1; }  // (h, c) or h
+    int num_states() const { return num_states_; }  // state tensors of the cell, h first (LSTM: h, c)
 
-    // Parameter slab: names, shapes and order of torch.nn (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
-    // bias_hh_l{k}, "_reverse" for the backward direction), plus weight_peephole_l{k}: [3, H] rows i f o.
+    // Parameter slab: the cell's registry row (rnnkit/cells.hpp) per layer and direction, with torch.nn's names,
+    // shapes and order (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, "_reverse" for the
+    // backward direction), plus LSTM peepholes weight_peephole_l{k}: [3, H] rows i f o.
     const std::vector<ParamInfo>& parameters() const { return layout_; }
     std::size_t num_parameters() const { return params_.size(); }
     S* param_data() { return params_.data(); }
@@ -37,20 +38,24 @@ public:
     S* grad_data() { return grads_.data(); }
     const S* grad_data() const { return grads_.data(); }
     void zero_grad();
-    // torch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)); peephole weights too.
+    // The registry row's initialisation (torch's default for every built-in cell: U(-1/sqrt(H), 1/sqrt(H))).
     void reset_parameters(std::uint64_t seed);
 
-    // x: [T, B, I]; h0, c0: [L*D, B, H] or nullptr for zeros (c0 LSTM only);
-    // lengths: [B] in 1..T or nullptr (all T), packed-sequence semantics;
-    // y: [T, B, D*H]; h_n, c_n: [L*D, B, H] (c_n LSTM only, may be nullptr otherwise).
-    // training=true records activations for backward and applies inter-layer dropout.
-    void forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
-                 int B, bool training);
+    // x: [T, B, I]; state0: num_states() pointers to [L*D, B, H] initial states (h first; each may be nullptr
+    // for zeros), or nullptr for all zeros; lengths: [B] in 1..T or nullptr (all T), packed-sequence
+    // semantics; y: [T, B, D*H]; state_n: num_states() pointers to [L*D, B, H] final states (each may be
+    // nullptr), or nullptr. training=true records activations for backward and applies dropout.
+    void forward(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths, int T, int B,
+                 bool training);
+    // The same with an LSTM's (h, c) spelled out (c0, c_n are ignored by one-state cells).
+    void forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T, int B,
+                 bool training);
 
     // Backward through the most recent recorded forward (which it consumes).
-    // dy: [T, B, D*H]; dh_n, dc_n: [L*D, B, H] or nullptr (zeros);
-    // dx: [T, B, I]; dh0, dc0: [L*D, B, H] (dc0 LSTM only, may be nullptr otherwise).
+    // dy: [T, B, D*H]; dstate_n: num_states() pointers to [L*D, B, H] (each may be nullptr: zeros), or nullptr;
+    // dx: [T, B, I]; dstate0: num_states() pointers to [L*D, B, H] outputs (each may be nullptr), or nullptr.
     // Parameter gradients accumulate into the gradient slab.
+    void backward(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n);
     void backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n);
 
     // Recorded forwards not yet consumed by backward, and the (T, B) of the most recent one.
@@ -72,23 +77,26 @@ private:
     std::vector<std::unique_ptr<Record>> tape_;
     std::uint64_t dropout_stream_ = 0;   // advances once per training forward
 
+    int num_states_ = 1;
+    // Per (layer, direction): the slab offset + 1 of W, R, b_ih, b_hh and the extra parameter (0: absent).
+    std::vector<std::size_t> roles_;
+
     int layer_input_size(int layer) const;
     // forward after argument checks; lengths (if any) are in decreasing order here and may hold values <= 0
-    // (steps of a later time chunk).
-    void forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
+    // (steps of a later time chunk). state_n / state0 hold num_states() pointers each (entries may be null).
+    void forward_checked(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths, int T,
                          int B, bool training);
     // forward/backward of a batch whose lengths are not in decreasing order: run on the batch sorted by
-    // length (the kernels' products then skip the rows that have ended) and restore the caller's order.
-    void forward_sorted(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
+    // length (the drivers' products then skip the rows that have ended) and restore the caller's order.
+    void forward_sorted(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths, int T,
                         int B, bool training);
-    void backward_sorted(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n);
-    void backward_checked(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n);
-    const ParamInfo* find(int layer, int dir, int which) const;
-    // The slab entry (parameter or gradient) of one tensor of (layer, dir), or nullptr if it does not exist.
+    void backward_sorted(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n);
+    void backward_checked(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n);
+    // The slab entry (parameter or gradient) of one role of (layer, dir), or nullptr if it does not exist.
     template <class T>
-    T* entry(T* slab, int layer, int dir, int which) const {
-        const ParamInfo* info = find(layer, dir, which);
-        return info ? slab + info->offset : nullptr;
+    T* entry(T* slab, int layer, int dir, int role) const {
+        const std::size_t at = roles_[std::size_t(layer * num_directions() + dir) * 5 + role];
+        return at ? slab + (at - 1) : nullptr;
     }
 };
 

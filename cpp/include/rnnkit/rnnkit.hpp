@@ -1,6 +1,7 @@
 // Umbrella header: everything rnnkit offers to C++ programs.
 #pragma once
 
+#include "rnnkit/cells.hpp"
 #include "rnnkit/config.hpp"
 #include "rnnkit/layers.hpp"
 #include "rnnkit/losses.hpp"

@@ -1,4 +1,4 @@
-#include "tensor_file.hpp"
+#include "io/tensor_file.hpp"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "json.hpp"
+#include "io/json.hpp"
 
 namespace rnnkit {
 inline namespace v0 {

@@ -1,4 +1,4 @@
-#include "gemm.hpp"
+#include "cpu/gemm.hpp"
 
 #include <Eigen/Core>
 

@@ -17,8 +17,8 @@
 // multiply_units, alone, and run the pointwise pass of those units without waiting for other threads.
 #pragma once
 
-#include "team.hpp"
-#include "workspace.hpp"
+#include "cpu/team.hpp"
+#include "cpu/workspace.hpp"
 
 namespace rnnkit {
 inline namespace v0 {

@@ -1,4 +1,4 @@
-#include "team.hpp"
+#include "cpu/team.hpp"
 
 #include <algorithm>
 #include <thread>

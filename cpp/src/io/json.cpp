@@ -1,4 +1,4 @@
-#include "json.hpp"
+#include "io/json.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -267,6 +267,126 @@ std::string quote(const std::string& s) {
         }
     }
     return out + "\"";
+}
+
+std::string dump(const Value& v) {
+    Writer w;
+    struct Emit {
+        static void value(Writer& w, const Value& v) {
+            switch (v.type) {
+                case Value::Type::Null: w.null(); break;
+                case Value::Type::Bool: w.value(v.boolean); break;
+                case Value::Type::Number: w.value(v.number); break;
+                case Value::Type::String: w.value(v.string); break;
+                case Value::Type::Array:
+                    w.begin_array();
+                    for (const auto& e : v.array) value(w, e);
+                    w.end_array();
+                    break;
+                case Value::Type::Object:
+                    w.begin_object();
+                    for (const auto& kv : v.object) {
+                        w.key(kv.first);
+                        value(w, kv.second);
+                    }
+                    w.end_object();
+                    break;
+            }
+        }
+    };
+    Emit::value(w, v);
+    return w.str();
+}
+
+Writer& Writer::begin_object() {
+    separate();
+    out_ += '{';
+    first_.push_back(true);
+    return *this;
+}
+
+Writer& Writer::end_object() {
+    out_ += '}';
+    first_.pop_back();
+    return *this;
+}
+
+Writer& Writer::begin_array() {
+    separate();
+    out_ += '[';
+    first_.push_back(true);
+    return *this;
+}
+
+Writer& Writer::end_array() {
+    out_ += ']';
+    first_.pop_back();
+    return *this;
+}
+
+Writer& Writer::key(const std::string& k) {
+    separate();
+    out_ += quote(k) + ": ";
+    after_key_ = true;
+    return *this;
+}
+
+void Writer::separate() {
+    if (after_key_) {
+        after_key_ = false;
+        return;
+    }
+    if (!first_.empty()) {
+        if (!first_.back()) out_ += ", ";
+        first_.back() = false;
+    }
+}
+
+Writer& Writer::value(const std::string& s) {
+    separate();
+    out_ += quote(s);
+    return *this;
+}
+
+Writer& Writer::value(const char* s) { return s ? value(std::string(s)) : null(); }
+
+Writer& Writer::value(bool b) {
+    separate();
+    out_ += b ? "true" : "false";
+    return *this;
+}
+
+Writer& Writer::value(double d) {
+    separate();
+    if (!std::isfinite(d)) throw std::invalid_argument("json: cannot write a non-finite number");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", d);
+    out_ += buf;
+    return *this;
+}
+
+Writer& Writer::value(std::int64_t i) {
+    separate();
+    out_ += std::to_string(i);
+    return *this;
+}
+
+Writer& Writer::value(std::uint64_t u) {
+    separate();
+    out_ += std::to_string(u);
+    return *this;
+}
+
+Writer& Writer::null() {
+    separate();
+    out_ += "null";
+    return *this;
+}
+
+Writer& Writer::raw(const std::string& json_text) {
+    separate();
+    out_ += json_text;
+    return *this;
 }
 
 }  // namespace json

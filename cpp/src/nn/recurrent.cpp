@@ -11,24 +11,36 @@
 #include <stdexcept>
 #include <string>
 
-#include "denormals.hpp"
-#include "kernels.hpp"
-#include "pointwise.hpp"
+#include "cells/registry.hpp"
+#include "cpu/denormals.hpp"
+#include "cpu/pointwise.hpp"
+#include "cpu/workspace.hpp"
 #include "random.hpp"
-#include "workspace.hpp"
+#include "rnnkit/cells.hpp"
+#include "sequence.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
 
 namespace {
 
-enum Which { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kPeephole, kWhichCount };
+// The parameters a driver takes, by role (entry()).
+enum Role { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kExtra, kRoleCount };
 
-int gate_stride(const LayerConfig& c) {
-    switch (c.kind) {
-        case CellKind::LSTM: return detail::lstm_gate_stride(c.hidden_size);
-        case CellKind::GRU: return detail::gru_gate_stride(c.hidden_size);
-        default: return detail::rnn_gate_stride(c.hidden_size);
+int role_of(const ParamTemplate& p) {
+    const std::string name = p.name;
+    if (name == "weight_ih") return kWeightIH;
+    if (name == "weight_hh") return kWeightHH;
+    if (name == "bias_ih") return kBiasIH;
+    if (name == "bias_hh") return kBiasHH;
+    return kExtra;
+}
+
+bool present(const ParamTemplate& p, const LayerConfig& c) {
+    switch (p.presence) {
+        case Presence::WithBias: return c.bias;
+        case Presence::WithPeephole: return c.peephole;
+        default: return true;
     }
 }
 
@@ -47,34 +59,40 @@ struct Recurrent<S>::Record {
     std::vector<std::size_t> input;    // per layer: [T, B, I_l] (layer 0: a copy of x; then dropped-out outputs)
     std::vector<std::size_t> mask;     // per layer l < L-1 when dropout > 0: [T, B, D*H]
     std::vector<std::size_t> hmask;    // per (layer, direction) when recurrent_dropout > 0: [B, H]
-    std::vector<std::size_t> gates;    // per (layer, direction): [T, B, gate_stride]
-    std::vector<std::size_t> h, c;     // per (layer, direction): [T+1, B, H] slots (c: LSTM only)
+    std::vector<std::size_t> gates;    // per (layer, direction): [T, B, saved*H]
+    std::vector<std::size_t> state;    // per (layer, direction, state): [T+1, B, H] slots
     const int* lengths_or_null() const { return lengths.empty() ? nullptr : lengths.data(); }
 };
 
 template <class S>
 Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
     validate(config_);
+    const CellInfo& cell = cell_info(config_.kind);
+    num_states_ = cell.states;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
-    const int G = gate_count(config_.kind) * H;
     std::size_t offset = 0;
-    auto add = [&](std::string name, std::vector<std::int64_t> shape) {
-        std::size_t size = 1;
-        for (auto s : shape) size *= std::size_t(s);
-        layout_.push_back(ParamInfo{std::move(name), std::move(shape), offset, size});
-        offset += size;
-    };
     for (int l = 0; l < L; ++l)
         for (int d = 0; d < D; ++d) {
             const std::string suffix =
                 config_.cell ? std::string() : "_l" + std::to_string(l) + (d == 1 ? "_reverse" : "");
-            add("weight_ih" + suffix, {G, layer_input_size(l)});
-            add("weight_hh" + suffix, {G, H});
-            if (config_.bias) {
-                add("bias_ih" + suffix, {G});
-                add("bias_hh" + suffix, {G});
+            std::size_t roles[kRoleCount] = {};
+            for (const ParamTemplate& p : cell.params) {
+                if (!present(p, config_)) continue;
+                std::vector<std::int64_t> shape;
+                std::size_t size = 1;
+                for (Dim dim : p.shape) {
+                    const int n = dim == Dim::Gates ? cell.gates * H
+                                  : dim == Dim::Input ? layer_input_size(l)
+                                  : dim == Dim::Hidden ? H
+                                                       : cell.extra_rows;
+                    shape.push_back(n);
+                    size *= std::size_t(n);
+                }
+                roles[role_of(p)] = offset + 1;
+                layout_.push_back(ParamInfo{p.name + suffix, std::move(shape), offset, size});
+                offset += size;
             }
-            if (config_.peephole) add("weight_peephole" + suffix, {3, H});
+            roles_.insert(roles_.end(), roles, roles + kRoleCount);
         }
     params_.assign(offset, S(0));
     grads_.assign(offset, S(0));
@@ -88,21 +106,6 @@ template <class S> Recurrent<S>& Recurrent<S>::operator=(Recurrent&&) noexcept =
 template <class S>
 int Recurrent<S>::layer_input_size(int layer) const {
     return layer == 0 ? config_.input_size : num_directions() * config_.hidden_size;
-}
-
-template <class S>
-const ParamInfo* Recurrent<S>::find(int layer, int dir, int which) const {
-    // layout_ holds, per (layer, direction), weight_ih, weight_hh, [bias_ih, bias_hh], [weight_peephole]
-    const int per = 2 + (config_.bias ? 2 : 0) + (config_.peephole ? 1 : 0);
-    int k;
-    switch (which) {
-        case kWeightIH: k = 0; break;
-        case kWeightHH: k = 1; break;
-        case kBiasIH: if (!config_.bias) return nullptr; k = 2; break;
-        case kBiasHH: if (!config_.bias) return nullptr; k = 3; break;
-        default: if (!config_.peephole) return nullptr; k = config_.bias ? 4 : 2; break;
-    }
-    return &layout_[std::size_t(layer * num_directions() + dir) * per + k];
 }
 
 template <class S>
@@ -134,21 +137,46 @@ void Recurrent<S>::clear_tape() {
     tape_.clear();
 }
 
+namespace {
+
+// Up to kMaxStates pointers, each into its own [L*D, B, H] tensor, or all null.
+template <class P>
+struct States {
+    P at[kMaxStates] = {};
+    States() = default;
+    States(P const* given, int n) {
+        for (int k = 0; given && k < n; ++k) at[k] = given[k];
+    }
+    P operator[](int k) const { return at[k]; }
+};
+
+}  // namespace
+
 template <class S>
-void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths,
-                           int T, int B, bool training) {
+void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
+                           int B, bool training) {
+    S* finals[2] = {h_n, c_n};
+    const S* inits[2] = {h0, c0};
+    forward(y, finals, x, inits, lengths, T, B, training);
+}
+
+template <class S>
+void Recurrent<S>::forward(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths, int T,
+                           int B, bool training) {
     if (T < 1) throw std::invalid_argument("x: expected at least one time step, got T=" + std::to_string(T));
     if (B < 1) throw std::invalid_argument("x: expected a batch of at least one, got B=" + std::to_string(B));
-    if (static_cast<long long>(T) * B >= (1LL << 31))  // kernels index rows of T*B with int
+    if (static_cast<long long>(T) * B >= (1LL << 31))  // drivers index rows of T*B with int
         throw std::invalid_argument("x: T*B must be below 2^31, got T=" + std::to_string(T) + ", B=" + std::to_string(B));
     if (lengths)
         for (int b = 0; b < B; ++b)
             if (lengths[b] < 1 || lengths[b] > T)
                 throw std::invalid_argument("lengths: expected values in 1.." + std::to_string(T) + ", got " +
                                             std::to_string(lengths[b]) + " at index " + std::to_string(b));
+    const States<S*> fin(state_n, num_states_);
+    const States<const S*> init(state0, num_states_);
     if (lengths && !std::is_sorted(lengths, lengths + B, std::greater<int>()))
-        return forward_sorted(y, h_n, c_n, x, h0, c0, lengths, T, B, training);
-    forward_checked(y, h_n, c_n, x, h0, c0, lengths, T, B, training);
+        return forward_sorted(y, fin.at, x, init.at, lengths, T, B, training);
+    forward_checked(y, fin.at, x, init.at, lengths, T, B, training);
 }
 
 namespace {
@@ -168,35 +196,38 @@ void permute_rows(S* dst, const S* src, const std::vector<int>& order, int A, in
 }  // namespace
 
 template <class S>
-void Recurrent<S>::forward_sorted(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths,
+void Recurrent<S>::forward_sorted(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths,
                                   int T, int B, bool training) {
     const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = num_directions() * H;
-    const bool lstm = config_.kind == CellKind::LSTM;
+    const int Y = num_directions() * H, NS = num_states_;
     std::vector<int> order(B), sorted(B);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [lengths](int a, int b) { return lengths[a] > lengths[b]; });
     for (int i = 0; i < B; ++i) sorted[i] = lengths[order[i]];
-    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B;
+    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * H;
     detail::Scratch<S> mem;
-    S* xs = mem.take(TB * (I + Y) + 4 * SB * H);
-    S *ys = xs + TB * I, *h0s = ys + TB * Y, *c0s = h0s + SB * H, *hns = c0s + SB * H, *cns = hns + SB * H;
+    S* xs = mem.take(TB * (I + Y) + 2 * NS * SB);  // x, y, then per state its initial and final [L*D, B, H]
+    S* ys = xs + TB * I;
+    States<const S*> init_s;
+    States<S*> fin_s;
+    for (int k = 0; k < NS; ++k) {
+        S* i0 = ys + TB * Y + 2 * k * SB;
+        if (state0[k]) permute_rows(i0, state0[k], order, SL, H, true), init_s.at[k] = i0;
+        if (state_n[k]) fin_s.at[k] = i0 + SB;
+    }
     permute_rows(xs, x, order, T, I, true);
-    if (h0) permute_rows(h0s, h0, order, SL, H, true);
-    if (c0 && lstm) permute_rows(c0s, c0, order, SL, H, true);
-    forward_checked(ys, hns, lstm ? cns : nullptr, xs, h0 ? h0s : nullptr, c0 && lstm ? c0s : nullptr,
-                    sorted.data(), T, B, training);
+    forward_checked(ys, fin_s.at, xs, init_s.at, sorted.data(), T, B, training);
     permute_rows(y, ys, order, T, Y, false);
-    if (h_n) permute_rows(h_n, hns, order, SL, H, false);
-    if (c_n && lstm) permute_rows(c_n, cns, order, SL, H, false);
+    for (int k = 0; k < NS; ++k)
+        if (state_n[k]) permute_rows(state_n[k], fin_s.at[k], order, SL, H, false);
     if (training) tape_.back()->order = std::move(order);
 }
 
 template <class S>
-void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths,
+void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths,
                                    int T, int B, bool training) {
-    const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
-    const bool lstm = config_.kind == CellKind::LSTM;
+    const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size, NS = num_states_;
+    const detail::CellSpec& cell = detail::cell_spec(config_.kind);
     if (!training && D == 1 && L > 1 && T > detail::kInferenceChunk) {
         // Unidirectional inference runs a wavefront: each chunk of time steps goes through every layer before
         // the next chunk, carrying the states, so memory beyond y stays O(chunk), not O(T). A step past a
@@ -204,25 +235,28 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
         const int C = detail::kInferenceChunk, I = config_.input_size;
         const std::size_t BH = std::size_t(B) * H, states = std::size_t(L) * BH;
         detail::Scratch<S> mem;
-        S* carry = mem.take(4 * states);  // h, c, next h, next c: [L, B, H] each
-        S *h = carry, *c = h + states, *h_next = c + states, *c_next = h_next + states;
-        detail::set_state(h, h0, int(states));
-        detail::set_state(c, lstm ? c0 : nullptr, int(states));
+        S* carry = mem.take(2 * NS * states);  // per state: current and next [L, B, H]
+        States<S*> cur, next;
+        for (int k = 0; k < NS; ++k) {
+            cur.at[k] = carry + 2 * k * states;
+            next.at[k] = cur.at[k] + states;
+            detail::set_state(cur.at[k], state0[k], int(states));
+        }
         std::vector<int> local(lengths ? B : 0);
         for (int t0 = 0; t0 < T; t0 += C) {
             const int n = std::min(C, T - t0);
             for (int b = 0; b < int(local.size()); ++b) local[b] = std::min(lengths[b] - t0, n);
-            forward_checked(y + std::size_t(t0) * BH, h_next, lstm ? c_next : nullptr, x + std::size_t(t0) * B * I,
-                            h, lstm ? c : nullptr, lengths ? local.data() : nullptr, n, B, false);
-            std::swap(h, h_next);
-            std::swap(c, c_next);
+            const S* const* from = const_cast<const S* const*>(cur.at);
+            forward_checked(y + std::size_t(t0) * BH, next.at, x + std::size_t(t0) * B * I, from,
+                            lengths ? local.data() : nullptr, n, B, false);
+            std::swap(cur, next);
         }
-        if (h_n) std::memcpy(h_n, h, sizeof(S) * states);
-        if (c_n && lstm) std::memcpy(c_n, c, sizeof(S) * states);
+        for (int k = 0; k < NS; ++k)
+            if (state_n[k]) std::memcpy(state_n[k], cur.at[k], sizeof(S) * states);
         return;
     }
     detail::DenormalGuard flush_denormals;
-    const int stride = gate_stride(config_);
+    const int stride = cell.info.saved * H;
     const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
     const bool dropout = training && config_.dropout > 0.0 && L > 1;
     const bool recurrent_dropout = training && config_.recurrent_dropout > 0.0;
@@ -231,10 +265,10 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
     auto draw_mask = [&engine](S* m, std::size_t n, double p) { detail::draw_dropout_mask(m, n, p, engine); };
 
     // Slab layout: training keeps everything backward needs; inference keeps two state slots per
-    // direction and two layer outputs to ping-pong between layers.
+    // direction and state, and two layer outputs to ping-pong between layers.
     std::unique_ptr<Record> rec;
     detail::Scratch<S> mem;
-    std::vector<S*> layer_in(L), layer_out(L), h_slots(L * D), c_slots(L * D), gate_buf(L * D);
+    std::vector<S*> layer_in(L), layer_out(L), slots(std::size_t(L) * D * NS), gate_buf(L * D);
     std::vector<S*> masks(L, nullptr), hmasks(L * D, nullptr);
     if (training) {
         rec.reset(new Record);
@@ -248,8 +282,7 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
             if (dropout && l < L - 1) rec->mask.push_back(take(TB * out_cols));
             for (int d = 0; d < D; ++d) {
                 rec->gates.push_back(take(TB * stride));
-                rec->h.push_back(take((T + 1) * BH));
-                rec->c.push_back(lstm ? take((T + 1) * BH) : 0);
+                for (int k = 0; k < NS; ++k) rec->state.push_back(take((T + 1) * BH));
                 if (recurrent_dropout) rec->hmask.push_back(take(BH));
             }
         }
@@ -268,8 +301,7 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
             for (int d = 0; d < D; ++d) {
                 const int k = l * D + d;
                 gate_buf[k] = base + rec->gates[k];
-                h_slots[k] = base + rec->h[k];
-                c_slots[k] = lstm ? base + rec->c[k] : nullptr;
+                for (int q = 0; q < NS; ++q) slots[std::size_t(k) * NS + q] = base + rec->state[std::size_t(k) * NS + q];
                 if (recurrent_dropout) {
                     hmasks[k] = base + rec->hmask[k];
                     draw_mask(hmasks[k], BH, config_.recurrent_dropout);
@@ -279,38 +311,34 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
     } else {
         // layer outputs between layers: one buffer for two layers, two (ping-pong) for more
         const std::size_t between = std::size_t(std::min(L - 1, 2)) * TB * out_cols;
-        S* base = mem.take(between + std::size_t(L * D) * 2 * BH * (lstm ? 2 : 1));
+        S* base = mem.take(between + std::size_t(L * D) * NS * 2 * BH);
         for (int l = 0; l < L; ++l) {
             layer_in[l] = l == 0 ? const_cast<S*>(x) : base + ((l - 1) % 2) * TB * out_cols;
             layer_out[l] = l == L - 1 ? y : base + (l % 2) * TB * out_cols;
         }
-        S* states = base + between;
-        for (int k = 0; k < L * D; ++k) {
-            h_slots[k] = states + std::size_t(k) * 2 * BH * (lstm ? 2 : 1);
-            c_slots[k] = lstm ? h_slots[k] + 2 * BH : nullptr;
-        }
+        for (std::size_t k = 0; k < slots.size(); ++k) slots[k] = base + between + k * 2 * BH;
     }
 
     for (int l = 0; l < L; ++l) {
         for (int d = 0; d < D; ++d) {
             const int k = l * D + d;
             detail::SeqForward<S> a;
+            a.cell = &cell;
             a.y = layer_out[l] + std::size_t(d) * H;
             a.ldy = int(out_cols);
-            a.h = h_slots[k];
-            a.c = c_slots[k];
             a.gates = gate_buf[k];
-            a.h_n = h_n ? h_n + k * BH : nullptr;
-            a.c_n = c_n && lstm ? c_n + k * BH : nullptr;
+            for (int q = 0; q < NS; ++q) {
+                a.state[q] = slots[std::size_t(k) * NS + q];
+                a.state_n[q] = state_n[q] ? state_n[q] + k * BH : nullptr;
+                a.state0[q] = state0[q] ? state0[q] + k * BH : nullptr;
+            }
             a.x = layer_in[l];
-            a.h0 = h0 ? h0 + k * BH : nullptr;
-            a.c0 = c0 && lstm ? c0 + k * BH : nullptr;
-            auto p = [&](int which) { return entry(params_.data(), l, d, which); };
+            auto p = [&](int role) { return entry(params_.data(), l, d, role); };
             a.W = p(kWeightIH);
             a.R = p(kWeightHH);
             a.bW = p(kBiasIH);
             a.bR = p(kBiasHH);
-            a.P = p(kPeephole);
+            a.extra = p(kExtra);
             a.lengths = lengths;
             a.hmask = hmasks[k];
             a.T = T;
@@ -320,12 +348,7 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
             a.reverse = d == 1;
             a.training = training;
             a.linear_before_reset = config_.linear_before_reset;
-            a.relu = config_.kind == CellKind::RNN_RELU;
-            switch (config_.kind) {
-                case CellKind::LSTM: detail::lstm_forward(a); break;
-                case CellKind::GRU: detail::gru_forward(a); break;
-                default: detail::rnn_forward(a); break;
-            }
+            detail::sequence_forward(config_.backend, a);
         }
         if (masks[l]) {
             draw_mask(masks[l], TB * out_cols, config_.dropout);
@@ -341,41 +364,53 @@ void Recurrent<S>::forward_checked(S* y, S* h_n, S* c_n, const S* x, const S* h0
 
 template <class S>
 void Recurrent<S>::backward(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n) {
-    if (tape_.empty())
-        throw std::logic_error("backward: no recorded training forward (call forward with training=True first)");
-    if (!tape_.back()->order.empty()) return backward_sorted(dx, dh0, dc0, dy, dh_n, dc_n);
-    backward_checked(dx, dh0, dc0, dy, dh_n, dc_n);
+    S* initials[2] = {dh0, dc0};
+    const S* finals[2] = {dh_n, dc_n};
+    backward(dx, initials, dy, finals);
 }
 
 template <class S>
-void Recurrent<S>::backward_sorted(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n) {
+void Recurrent<S>::backward(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n) {
+    if (tape_.empty())
+        throw std::logic_error("backward: no recorded training forward (call forward with training=True first)");
+    const States<S*> d0(dstate0, num_states_);
+    const States<const S*> dn(dstate_n, num_states_);
+    if (!tape_.back()->order.empty()) return backward_sorted(dx, d0.at, dy, dn.at);
+    backward_checked(dx, d0.at, dy, dn.at);
+}
+
+template <class S>
+void Recurrent<S>::backward_sorted(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n) {
     const std::vector<int> order = tape_.back()->order;
     const int T = tape_.back()->T, B = tape_.back()->B;
     const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = num_directions() * H;
-    const bool lstm = config_.kind == CellKind::LSTM;
-    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B;
+    const int Y = num_directions() * H, NS = num_states_;
+    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * H;
     detail::Scratch<S> mem;
-    S* dys = mem.take(TB * (I + Y) + 4 * SB * H);
-    S *dxs = dys + TB * Y, *dhns = dxs + TB * I, *dcns = dhns + SB * H, *dh0s = dcns + SB * H, *dc0s = dh0s + SB * H;
+    S* dys = mem.take(TB * (I + Y) + 2 * NS * SB);  // dy, dx, then per state its final and initial gradients
+    S* dxs = dys + TB * Y;
+    States<const S*> dn_s;
+    States<S*> d0_s;
+    for (int k = 0; k < NS; ++k) {
+        S* dn = dxs + TB * I + 2 * k * SB;
+        if (dstate_n[k]) permute_rows(dn, dstate_n[k], order, SL, H, true), dn_s.at[k] = dn;
+        if (dstate0[k]) d0_s.at[k] = dn + SB;
+    }
     permute_rows(dys, dy, order, T, Y, true);
-    if (dh_n) permute_rows(dhns, dh_n, order, SL, H, true);
-    if (dc_n && lstm) permute_rows(dcns, dc_n, order, SL, H, true);
-    backward_checked(dxs, dh0 ? dh0s : nullptr, dc0 && lstm ? dc0s : nullptr, dys, dh_n ? dhns : nullptr,
-                     dc_n && lstm ? dcns : nullptr);
+    backward_checked(dxs, d0_s.at, dys, dn_s.at);
     permute_rows(dx, dxs, order, T, I, false);
-    if (dh0) permute_rows(dh0, dh0s, order, SL, H, false);
-    if (dc0 && lstm) permute_rows(dc0, dc0s, order, SL, H, false);
+    for (int k = 0; k < NS; ++k)
+        if (dstate0[k]) permute_rows(dstate0[k], d0_s.at[k], order, SL, H, false);
 }
 
 template <class S>
-void Recurrent<S>::backward_checked(S* dx, S* dh0, S* dc0, const S* dy, const S* dh_n, const S* dc_n) {
+void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n) {
     detail::DenormalGuard flush_denormals;
     std::unique_ptr<Record> rec = std::move(tape_.back());
     tape_.pop_back();
     const int T = rec->T, B = rec->B;
-    const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
-    const bool lstm = config_.kind == CellKind::LSTM;
+    const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size, NS = num_states_;
+    const detail::CellSpec& cell = detail::cell_spec(config_.kind);
     const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
     detail::Scratch<S> mem;
     S* between = L > 1 ? mem.take(2 * TB * out_cols) : nullptr;  // gradients w.r.t. inner layer outputs
@@ -387,28 +422,28 @@ void Recurrent<S>::backward_checked(S* dx, S* dh0, S* dc0, const S* dy, const S*
         for (int d = 0; d < D; ++d) {
             const int k = l * D + d;
             detail::SeqBackward<S> a;
+            a.cell = &cell;
             a.dx = dx_layer;
             a.dx_accumulate = d > 0;
-            a.dh0 = dh0 ? dh0 + k * BH : nullptr;
-            a.dc0 = dc0 && lstm ? dc0 + k * BH : nullptr;
-            auto g = [&](int which) { return entry(grads_.data(), l, d, which); };
-            auto p = [&](int which) { return entry(params_.data(), l, d, which); };
+            for (int q = 0; q < NS; ++q) {
+                a.dstate0[q] = dstate0[q] ? dstate0[q] + k * BH : nullptr;
+                a.dstate_n[q] = dstate_n[q] ? dstate_n[q] + k * BH : nullptr;
+                a.state[q] = base + rec->state[std::size_t(k) * NS + q];
+            }
+            auto g = [&](int role) { return entry(grads_.data(), l, d, role); };
+            auto p = [&](int role) { return entry(params_.data(), l, d, role); };
             a.dW = g(kWeightIH);
             a.dR = g(kWeightHH);
             a.dbW = g(kBiasIH);
             a.dbR = g(kBiasHH);
-            a.dP = g(kPeephole);
+            a.dextra = g(kExtra);
             a.dy = dy_layer + std::size_t(d) * H;
             a.ldy = int(out_cols);
-            a.dh_n = dh_n ? dh_n + k * BH : nullptr;
-            a.dc_n = dc_n && lstm ? dc_n + k * BH : nullptr;
             a.gates = base + rec->gates[k];
-            a.h = base + rec->h[k];
-            a.c = lstm ? base + rec->c[k] : nullptr;
             a.x = base + rec->input[l];
             a.W = p(kWeightIH);
             a.R = p(kWeightHH);
-            a.P = p(kPeephole);
+            a.extra = p(kExtra);
             a.lengths = rec->lengths_or_null();
             a.hmask = rec->hmask.empty() ? nullptr : base + rec->hmask[k];
             a.T = T;
@@ -417,12 +452,7 @@ void Recurrent<S>::backward_checked(S* dx, S* dh0, S* dc0, const S* dy, const S*
             a.H = H;
             a.reverse = d == 1;
             a.linear_before_reset = config_.linear_before_reset;
-            a.relu = config_.kind == CellKind::RNN_RELU;
-            switch (config_.kind) {
-                case CellKind::LSTM: detail::lstm_backward(a); break;
-                case CellKind::GRU: detail::gru_backward(a); break;
-                default: detail::rnn_backward(a); break;
-            }
+            detail::sequence_backward(config_.backend, a);
         }
         if (l > 0 && !rec->mask.empty()) {
             const S* m = base + rec->mask[l - 1];

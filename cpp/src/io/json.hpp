@@ -35,8 +35,39 @@ struct Value {
 
 Value parse(const std::string& text, int max_depth = 64);
 
+// A parsed value written back as JSON text.
+std::string dump(const Value& v);
+
 // Writing: a string literal with JSON escapes.
 std::string quote(const std::string& s);
+
+// Writes a JSON document front to back: Writer w; w.begin_object().key("a").value(1).end_object(); w.str().
+// Commas and quoting are its business; numbers keep every digit (%.17g) so a double reads back equal.
+class Writer {
+public:
+    Writer& begin_object();
+    Writer& end_object();
+    Writer& begin_array();
+    Writer& end_array();
+    Writer& key(const std::string& k);
+    Writer& value(const std::string& s);
+    Writer& value(const char* s);  // nullptr writes null
+    Writer& value(bool b);
+    Writer& value(double d);
+    Writer& value(int i) { return value(static_cast<std::int64_t>(i)); }
+    Writer& value(std::int64_t i);
+    Writer& value(std::uint64_t u);
+    Writer& null();
+    // A value already written as JSON text (checked by the caller), e.g. metadata a user stored.
+    Writer& raw(const std::string& json_text);
+    const std::string& str() const { return out_; }
+
+private:
+    void separate();  // a comma before every element but the first of its container
+    std::string out_;
+    std::vector<bool> first_;  // per open container: no element written yet
+    bool after_key_ = false;
+};
 
 }  // namespace json
 }  // namespace v0

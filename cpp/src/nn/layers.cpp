@@ -8,14 +8,31 @@
 #include <string>
 #include <vector>
 
-#include "gemm.hpp"
-#include "pointwise.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/pointwise.hpp"
 #include "random.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
 
 using detail::gemm;
+
+const char* to_string(Activation activation) {
+    switch (activation) {
+        case Activation::ReLU: return "relu";
+        case Activation::Tanh: return "tanh";
+        case Activation::Sigmoid: return "sigmoid";
+        case Activation::Softmax: return "softmax";
+        default: return "none";
+    }
+}
+
+Activation parse_activation(const std::string& name) {
+    for (Activation a : {Activation::None, Activation::ReLU, Activation::Tanh, Activation::Sigmoid, Activation::Softmax})
+        if (name == to_string(a)) return a;
+    throw std::invalid_argument("activation: expected 'none', 'relu', 'tanh', 'sigmoid' or 'softmax', got '" + name +
+                                "'");
+}
 
 template <class S>
 void dense_forward(S* y, const S* x, const S* W, const S* b, int N, int I, int O, Activation act) {

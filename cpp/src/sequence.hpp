@@ -1,8 +1,9 @@
-// One direction of one recurrent layer over a whole sequence: the forward/backward kernel pairs.
+// One direction of one recurrent layer over a whole sequence: the arguments every backend's driver takes,
+// and the time/slot bookkeeping they share.
 // Shape legend and gradient rule: see rnnkit/config.hpp.
 //
 // Time and state slots. Time t runs 0..T-1; a forward direction processes t = 0, 1, ..., a reverse
-// direction t = T-1, ..., 0. Training keeps every state in h, c: [T+1, B, H], laid out so the state
+// direction t = T-1, ..., 0. Training keeps every state (h, c, ...) in [T+1, B, H] slots, laid out so the state
 // *before* time t and the state *after* it are neighbours whatever the direction:
 //   forward:  h_prev(t) = slot t,     h(t) = slot t+1   (initial state in slot 0, final in slot T)
 //   reverse:  h_prev(t) = slot t+1,   h(t) = slot t     (initial state in slot T, final in slot 0)
@@ -18,82 +19,70 @@
 
 #include <cstddef>
 
+#include "cells/cell.hpp"
+
 namespace rnnkit {
 inline namespace v0 {
 namespace detail {
 
+// The arguments of one direction of one layer over a whole sequence, as every backend's driver takes them
+// (cpu/driver.hpp, reference/, later cuda/): the seam between the layer stack (nn/recurrent.cpp) and a
+// backend. Which cell runs is `cell` (a registry row, cells/registry.hpp); its options ride along.
+struct CellSpec;
+
 template <class S>
 struct SeqForward {
+    const CellSpec* cell = nullptr;
     // outputs
     S* y = nullptr;          // [T, B, ldy]: this direction writes H columns starting at y
     int ldy = 0;
-    S* h = nullptr;          // training [T+1, B, H] slots; inference [2, B, H] scratch
-    S* c = nullptr;          // like h; LSTM only
-    S* gates = nullptr;      // training [T, B, gate_stride] post-activation gates; inference unused
-    S* h_n = nullptr;        // [B, H] final state
-    S* c_n = nullptr;        // [B, H] LSTM only
+    S* state[kMaxStates] = {};     // per state: training [T+1, B, H] slots; inference [2, B, H] scratch
+    S* gates = nullptr;            // training [T, B, saved*H] what backward needs; inference unused
+    S* state_n[kMaxStates] = {};   // per state: [B, H] final state, or nullptr
     // inputs
     const S* x = nullptr;    // [T, B, I]
-    const S* h0 = nullptr;   // [B, H] or nullptr (zeros)
-    const S* c0 = nullptr;   // [B, H] or nullptr (zeros)
+    const S* state0[kMaxStates] = {};  // per state: [B, H] initial state, or nullptr (zeros)
     const S* W = nullptr;    // [G, I] weight_ih
     const S* R = nullptr;    // [G, H] weight_hh
     const S* bW = nullptr;   // [G] bias_ih or nullptr
     const S* bR = nullptr;   // [G] bias_hh or nullptr
-    const S* P = nullptr;    // [3, H] peephole rows i f o, or nullptr
-    const int* lengths = nullptr;  // [B] or nullptr
+    const S* extra = nullptr;      // [extra_rows, H] the cell's extra parameter (peepholes), or nullptr
+    const int* lengths = nullptr;  // [B] in decreasing order, or nullptr
     const S* hmask = nullptr;      // [B, H] recurrent dropout mask (scaled), or nullptr
     int T = 0, B = 0, I = 0, H = 0;
     bool reverse = false;
     bool training = true;
     bool linear_before_reset = true;  // GRU
-    bool relu = false;                // RNN
 };
 
 template <class S>
 struct SeqBackward {
+    const CellSpec* cell = nullptr;
     // outputs
     S* dx = nullptr;          // [T, B, I]
     bool dx_accumulate = false;  // += (second direction) instead of =
-    S* dh0 = nullptr;         // [B, H]
-    S* dc0 = nullptr;         // [B, H] LSTM only
+    S* dstate0[kMaxStates] = {};  // per state: [B, H] (=), or nullptr
     S* dW = nullptr;          // [G, I]  +=
     S* dR = nullptr;          // [G, H]  +=
     S* dbW = nullptr;         // [G] or nullptr  +=
     S* dbR = nullptr;         // [G] or nullptr  +=
-    S* dP = nullptr;          // [3, H] or nullptr  +=
+    S* dextra = nullptr;      // [extra_rows, H] or nullptr  +=
     // inputs
     const S* dy = nullptr;    // [T, B, ldy]: this direction reads H columns starting at dy
     int ldy = 0;
-    const S* dh_n = nullptr;  // [B, H] or nullptr
-    const S* dc_n = nullptr;  // [B, H] or nullptr
-    const S* gates = nullptr; // [T, B, gate_stride] saved by the training forward
-    const S* h = nullptr;     // [T+1, B, H] slots saved by the training forward
-    const S* c = nullptr;     // [T+1, B, H] LSTM only
+    const S* dstate_n[kMaxStates] = {};  // per state: [B, H] or nullptr (zeros)
+    const S* gates = nullptr; // [T, B, saved*H] saved by the training forward
+    const S* state[kMaxStates] = {};     // per state: [T+1, B, H] slots saved by the training forward
     const S* x = nullptr;     // [T, B, I]
     const S* W = nullptr;
     const S* R = nullptr;
-    const S* P = nullptr;
+    const S* extra = nullptr;
     const int* lengths = nullptr;
     const S* hmask = nullptr;  // [B, H] recurrent dropout mask used by the forward, or nullptr
     int T = 0, B = 0, I = 0, H = 0;
     bool reverse = false;
     bool linear_before_reset = true;
-    bool relu = false;
 };
-
-// Columns per time step and batch row in the saved gates: LSTM 4H (i f g o), GRU 4H (r z n and the
-// recurrent candidate term: W_hn h + b_hn with linear_before_reset, r * h without), RNN H.
-inline int lstm_gate_stride(int H) { return 4 * H; }
-inline int gru_gate_stride(int H) { return 4 * H; }
-inline int rnn_gate_stride(int H) { return H; }
-
-template <class S> void lstm_forward(const SeqForward<S>& a);
-template <class S> void lstm_backward(const SeqBackward<S>& a);
-template <class S> void gru_forward(const SeqForward<S>& a);
-template <class S> void gru_backward(const SeqBackward<S>& a);
-template <class S> void rnn_forward(const SeqForward<S>& a);
-template <class S> void rnn_backward(const SeqBackward<S>& a);
 
 // Time steps whose input projection inference computes at once (bounds inference memory).
 constexpr int kInferenceChunk = 32;

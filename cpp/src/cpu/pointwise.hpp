@@ -1,5 +1,5 @@
-// Scalar activations and small row helpers shared by the kernels. Derivatives take activations:
-// dsigmoid = s * (1 - s), dtanh = t * (1 - t * t).
+// Row helpers of the CPU sequence driver: copies, the input projection of a thread's units, masks.
+// The activations themselves are in cells/activations.hpp.
 #pragma once
 
 #include <algorithm>
@@ -8,53 +8,13 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm.hpp"
-#include "weights.hpp"
+#include "cells/activations.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/packed_matrix.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
 namespace detail {
-
-// exp for float in a form compilers vectorize inside `#pragma omp simd` loops (no libm call): Cody-Waite
-// reduction x = n ln2 + r, a degree-6 polynomial for e^r (Cephes expf), and 2^n built in the exponent bits.
-// Relative error below 2e-7 over the clamped range; inputs beyond it saturate.
-inline float fast_exp(float x) {
-    x = std::min(std::max(x, -87.0f), 88.5f);
-    // round to nearest by adding and removing 1.5 * 2^23 (vectorises, unlike std::floor under gcc's
-    // default -ftrapping-math)
-    const float shifted = x * 1.44269504088896341f + 12582912.0f;
-    const float n = shifted - 12582912.0f;
-    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
-    return p * __builtin_bit_cast(float, bits);  // 2^n
-}
-
-// tanh for float: an odd polynomial near 0 (Cephes tanhf, |x| < 0.625), else 1 - 2 / (e^{2|x|} + 1).
-inline float fast_tanh(float x) {
-    const float ax = std::fabs(x);
-    const float z = x * x;
-    float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    const float small = x + x * z * p;
-    const float big = 1.0f - 2.0f / (fast_exp(2.0f * ax) + 1.0f);
-    return ax < 0.625f ? small : std::copysign(big, x);
-}
-
-// The activations the kernels use: fast vectorisable versions for float, libm for double (gradient checks).
-inline float sigmoid(float v) { return 1.0f / (1.0f + fast_exp(-v)); }
-inline double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
-inline float tanh_(float v) { return fast_tanh(v); }
-inline double tanh_(double v) { return std::tanh(v); }
 
 template <class S>
 inline void copy_row(S* dst, const S* src, int n) {

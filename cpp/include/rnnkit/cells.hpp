@@ -1,0 +1,53 @@
+// The cell registry, as C++ programs and the bindings see it: one row per cell kind with its name, traits,
+// parameter layout, options and initialisation. Everything that depends on the kind (the layer stack, the
+// C++ Model and its file format, the Python bindings) reads these rows instead of switching on the kind.
+// Adding a cell is one header in cpp/src/cells/ and one row in cpp/src/cells/registry.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "rnnkit/config.hpp"
+
+namespace rnnkit {
+inline namespace v0 {
+
+// A dimension of a parameter tensor, in terms of the layer: G = gates * H rows, I the layer's input size.
+enum class Dim : int { Gates, Input, Hidden, ExtraRows };
+
+// When a parameter exists.
+enum class Presence : int { Always, WithBias, WithPeephole };
+
+struct ParamTemplate {
+    const char* name;             // torch.nn name without the "_l{k}[_reverse]" suffix, e.g. "weight_ih"
+    std::vector<Dim> shape;       // e.g. {Gates, Input}
+    Presence presence;
+};
+
+struct CellInfo {
+    CellKind kind;
+    const char* name;             // "lstm", "gru", "rnn_tanh", "rnn_relu": bindings, JSON and Python use it
+    const char* layer_class;      // the Python / model-file class: "LSTM", "GRU", "RNN"
+    const char* nonlinearity;     // RNN: "tanh" or "relu" (the class's config key); nullptr otherwise
+    const char* summary;          // one line of math
+    int gates;                    // gate blocks of H rows in weight_ih / weight_hh
+    int saved;                    // blocks of H columns a training forward saves per (t, b)
+    int states;                   // state tensors (h first): LSTM 2 (h, c), GRU and RNN 1
+    const char* recurrence;       // "dense", "block_diagonal", "diagonal" or "none"
+    bool mid_step_product;        // a second recurrent product inside a step (GRU without linear_before_reset)
+    bool cross_unit_reduction;    // the step reduces across units (layer normalisation)
+    int extra_rows;               // rows of the extra [rows, H] parameter (peepholes 3), 0 if none
+    std::vector<ParamTemplate> params;   // per layer and direction, in slab order
+    std::vector<std::string> options;    // LayerConfig fields besides the common ones that apply
+    const char* init;             // default initialisation of every parameter
+};
+
+// Every registered cell kind, in registry order (a kind's value is its index).
+const std::vector<const CellInfo*>& registered_cells();
+const CellInfo& cell_info(CellKind kind);      // throws std::invalid_argument for an unregistered kind
+CellKind cell_kind(const std::string& name);   // by name; throws std::invalid_argument listing the names
+const char* to_string(CellKind kind);          // the row's name
+int num_states(CellKind kind);
+
+}  // namespace v0
+}  // namespace rnnkit

@@ -1,0 +1,88 @@
+// What a cell is: its traits, and the rows of one time step its per-unit math reads and writes.
+// Shape legend and gradient rule: see rnnkit/config.hpp.
+//
+// A cell contributes math, a driver contributes scheduling. A cell header (cells/<cell>.hpp) holds a struct
+// with `static constexpr CellTraits traits` and static RNNKIT_HD functions of (rows, unit j):
+//   forward(UnitsForward, j)     the pointwise pass of one step for unit j of one batch row
+//   backward(UnitsBackward, j)   its gradient, from the saved post-activation gates (haste-style)
+// and, when the traits ask for them:
+//   forward_gates / backward_mid   the first phase of a cell whose recurrent product stays apart (GRU)
+//   extra_grad(UnitsBackward, j)   the gradient of the extra [extra_rows, H] parameter (peepholes)
+// Drivers (reference/, cpu/, later cuda/) call them inside their loops: a CPU driver inside
+// `#pragma omp simd` over the units a thread owns, a CUDA kernel with one thread per unit.
+#pragma once
+
+#include "cells/activations.hpp"
+#include "rnnkit/config.hpp"
+
+namespace rnnkit {
+inline namespace v0 {
+namespace detail {
+
+// kMaxStates (rnnkit/config.hpp): the most state tensors a cell carries; state 0 is h, the step's output.
+
+// How the previous output enters the gates.
+enum class Recurrence {
+    Dense,          // h_prev R^T with a full R [G, H] (LSTM, GRU, RNN)
+    BlockDiagonal,  // one dense block per head (sLSTM)
+    Diagonal,       // elementwise (IndRNN)
+    None,           // no recurrent matrix (minGRU, mLSTM's parallel form)
+};
+
+struct CellTraits {
+    int gates;        // gate blocks of H rows in W [G, I] and R [G, H]: G = gates * H
+    int saved;        // blocks of H columns saved per (t, b) for backward, >= gates; the first `gates` blocks
+                      // hold the gates (post-activation after forward); the rest hold cell-specific terms
+    int states;       // state tensors, h first
+    Recurrence recurrence;
+    // The recurrent product h_rec R^T is kept apart from the input projection, in a [B, G] row, and the cell
+    // combines it (with b_hh) itself; the last gate's recurrent term q is saved in block `gates` and its
+    // gradient dq written there (GRU: r multiplies it). Otherwise the product and b_hh add into the gates.
+    bool recurrent_apart;
+    // The last gate's recurrent product runs on a vector the cell computes in the step (saved block `gates`):
+    // forward_gates, then the product, then forward; backward_mid after its backward product (GRU without
+    // linear_before_reset: R_n (r * h)).
+    bool mid_step_product;
+    bool cross_unit_reduction;  // the step reduces across units (layer normalisation): a team must meet
+    int extra_rows;             // rows of the extra parameter [extra_rows, H] (peepholes: 3), 0 if none
+};
+
+// One batch row of one time step, as forward sees it. Every pointer is the row's unit 0; the cell reads and
+// writes unit j.
+template <class S>
+struct UnitsForward {
+    S* gates;                    // [saved*H] in: gate pre-activations (x W^T + b_ih, + h R^T + b_hh unless
+                                 //   recurrent_apart); out: what backward needs (post-activation gates, ...)
+    const S* rec;                // [G] h_rec R^T (recurrent_apart cells), else nullptr
+    const S* bias_hh;            // [G] b_hh (recurrent_apart cells; zeros without bias), else nullptr
+    const S* h_rec;              // [H] the recurrent input: h_prev, times the mask under recurrent dropout
+    const S* prev[kMaxStates];   // [H] each: the states before the step
+    S* next[kMaxStates];         // [H] each: the states after the step
+    S* y;                        // [H] the output row (the new h)
+    const S* extra;              // [extra_rows, H] the extra parameter (zeros when the layer has none)
+    int H;
+};
+
+// One batch row of one time step, as backward sees it (after forward, in reverse time order).
+template <class S>
+struct UnitsBackward {
+    const S* gates;              // [saved*H] what forward saved
+    S* dgates;                   // [saved*H] out (=): gradients w.r.t. the gate pre-activations (and dq)
+    const S* dy;                 // [H] gradient w.r.t. this step's output
+    const S* dh;                 // [H] gradient w.r.t. h after the step, carried from later steps
+    S* dh_prev;                  // [H] out (=): the part of d h_prev that does not pass through R
+    S* dstate[kMaxStates];       // [H] states 1..: in d state after the step, out d state before it
+    const S* prev[kMaxStates];   // [H] the states before the step
+    const S* next[kMaxStates];   // [H] the states after the step
+    const S* hmask;              // [H] the recurrent dropout mask row, or nullptr (h_rec = h_prev * hmask)
+    const S* extra;              // [extra_rows, H] the extra parameter (zeros when the layer has none)
+    S* dextra;                   // [extra_rows, H] +=: its gradient (extra_grad only)
+    const S* dmid;               // [H] the mid-step product's gradient dq R_last (backward_mid only)
+    S* drec;                     // [H] gradient w.r.t. h_rec (backward_mid only): += unmasked, = masked
+    bool masked;                 // recurrent dropout: drec is a separate buffer (=) rather than d h_prev (+=)
+    int H;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace rnnkit

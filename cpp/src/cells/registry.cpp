@@ -1,0 +1,179 @@
+// The cell registry: one row per cell kind. Everything that depends on the kind reads its row (see
+// rnnkit/cells.hpp). A new cell with a dense recurrence is a header in this folder and one row below: the CPU
+// driver is instantiated for it here; a hand-written reference (reference/) is optional.
+#include "cells/registry.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "cells/gru.hpp"
+#include "cells/lstm.hpp"
+#include "cells/rnn.hpp"
+#include "cpu/driver.hpp"
+#include "reference/reference.hpp"
+
+namespace rnnkit {
+inline namespace v0 {
+namespace detail {
+
+namespace {
+
+constexpr const char* recurrence_name(Recurrence r) {
+    switch (r) {
+        case Recurrence::Dense: return "dense";
+        case Recurrence::BlockDiagonal: return "block_diagonal";
+        case Recurrence::Diagonal: return "diagonal";
+        default: return "none";
+    }
+}
+
+// weight_ih [G, I], weight_hh [G, H], bias_ih [G], bias_hh [G]: torch's names and shapes for every dense cell.
+std::vector<ParamTemplate> dense_params() {
+    return {{"weight_ih", {Dim::Gates, Dim::Input}, Presence::Always},
+            {"weight_hh", {Dim::Gates, Dim::Hidden}, Presence::Always},
+            {"bias_ih", {Dim::Gates}, Presence::WithBias},
+            {"bias_hh", {Dim::Gates}, Presence::WithBias}};
+}
+
+// The backends' entry points for a cell: the CPU driver instantiated for Cell (or for a cell chosen at run
+// time by Pick), and the hand-written reference pair if any.
+template <class Cell>
+struct Fixed {
+    template <class S> static void forward(const SeqForward<S>& a) { cpu::sequence_forward<Cell, S>(a); }
+    template <class S> static void backward(const SeqBackward<S>& a) { cpu::sequence_backward<Cell, S>(a); }
+};
+struct GruPick {  // linear_before_reset changes the step's schedule (a mid-step product without it)
+    template <class S> static void forward(const SeqForward<S>& a) {
+        a.linear_before_reset ? cpu::sequence_forward<GruCell<true>, S>(a) : cpu::sequence_forward<GruCell<false>, S>(a);
+    }
+    template <class S> static void backward(const SeqBackward<S>& a) {
+        a.linear_before_reset ? cpu::sequence_backward<GruCell<true>, S>(a) : cpu::sequence_backward<GruCell<false>, S>(a);
+    }
+};
+
+template <class S>
+using RefPair = std::pair<ForwardFn<S>, BackwardFn<S>>;
+
+template <class Cell, class Cpu = Fixed<Cell>>
+CellSpec row(CellKind kind, const char* name, const char* layer_class, const char* nonlinearity, const char* summary,
+             std::vector<ParamTemplate> params, std::vector<std::string> options, RefPair<float> ref32,
+             RefPair<double> ref64) {
+    constexpr CellTraits tr = Cell::traits;
+    CellSpec spec{CellInfo{kind, name, layer_class, nonlinearity, summary, tr.gates, tr.saved, tr.states,
+                           recurrence_name(tr.recurrence), tr.mid_step_product, tr.cross_unit_reduction,
+                           tr.extra_rows, std::move(params), std::move(options),
+                           "uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.nn"},
+                  {}, {}};
+    const int cpu = int(Backend::Cpu), ref = int(Backend::Reference);
+    spec.f32.forward[cpu] = &Cpu::template forward<float>;
+    spec.f32.backward[cpu] = &Cpu::template backward<float>;
+    spec.f64.forward[cpu] = &Cpu::template forward<double>;
+    spec.f64.backward[cpu] = &Cpu::template backward<double>;
+    spec.f32.forward[ref] = ref32.first;
+    spec.f32.backward[ref] = ref32.second;
+    spec.f64.forward[ref] = ref64.first;
+    spec.f64.backward[ref] = ref64.second;
+    return spec;
+}
+
+#define RNNKIT_REFERENCE(cell)                                                                        \
+    RefPair<float>{&reference::cell##_forward<float>, &reference::cell##_backward<float>},          \
+        RefPair<double> { &reference::cell##_forward<double>, &reference::cell##_backward<double> }
+
+}  // namespace
+
+const std::vector<CellSpec>& cell_table() {
+    static const std::vector<CellSpec> rows = [] {
+        std::vector<CellSpec> r;
+        auto lstm_params = dense_params();
+        lstm_params.push_back({"weight_peephole", {Dim::ExtraRows, Dim::Hidden}, Presence::WithPeephole});
+        r.push_back(row<LstmCell>(CellKind::LSTM, "lstm", "LSTM", nullptr,
+                                  "c = f c_prev + i tanh(g);  h = o tanh(c)  (i, f, o sigmoid; optional peepholes)",
+                                  lstm_params, {"peephole"}, RNNKIT_REFERENCE(lstm)));
+        r.push_back(row<GruCell<true>, GruPick>(CellKind::GRU, "gru", "GRU", nullptr,
+                                                "h = (1 - z) n + z h_prev;  n = tanh(W_n x + r (R_n h + b_hn)) or "
+                                                "tanh(W_n x + R_n (r h) + b_hn)",
+                                                dense_params(), {"linear_before_reset"}, RNNKIT_REFERENCE(gru)));
+        r.push_back(row<RnnCell<false>>(CellKind::RNN_TANH, "rnn_tanh", "RNN", "tanh",
+                                        "h = tanh(W x + b_ih + R h_prev + b_hh)", dense_params(), {},
+                                        RNNKIT_REFERENCE(rnn)));
+        r.push_back(row<RnnCell<true>>(CellKind::RNN_RELU, "rnn_relu", "RNN", "relu",
+                                       "h = max(W x + b_ih + R h_prev + b_hh, 0)", dense_params(), {},
+                                       RNNKIT_REFERENCE(rnn)));
+        for (std::size_t i = 0; i < r.size(); ++i)
+            if (int(r[i].info.kind) != int(i)) throw std::logic_error("cell registry: kinds must be row indices");
+        return r;
+    }();
+    return rows;
+}
+
+namespace {
+
+template <class S>
+const Drivers<S>& drivers_of(const CellSpec* cell) {
+    if (!cell) throw std::logic_error("sequence driver: no cell");
+    return cell->drivers(static_cast<S*>(nullptr));
+}
+
+}  // namespace
+
+const CellSpec& cell_spec(CellKind kind) {
+    const auto& rows = cell_table();
+    const int k = int(kind);
+    if (k < 0 || k >= int(rows.size()))
+        throw std::invalid_argument("kind: no cell kind " + std::to_string(k) + " is registered");
+    return rows[std::size_t(k)];
+}
+
+template <class S>
+void sequence_forward(Backend backend, const SeqForward<S>& a) {
+    const ForwardFn<S> fn = drivers_of<S>(a.cell).forward[int(backend)];
+    if (!fn)
+        throw std::invalid_argument(std::string("backend: '") + to_string(backend) + "' has no driver for cell '" +
+                                    a.cell->info.name + "' in this build");
+    fn(a);
+}
+
+template <class S>
+void sequence_backward(Backend backend, const SeqBackward<S>& a) {
+    const BackwardFn<S> fn = drivers_of<S>(a.cell).backward[int(backend)];
+    if (!fn)
+        throw std::invalid_argument(std::string("backend: '") + to_string(backend) + "' has no driver for cell '" +
+                                    a.cell->info.name + "' in this build");
+    fn(a);
+}
+
+template void sequence_forward<float>(Backend, const SeqForward<float>&);
+template void sequence_forward<double>(Backend, const SeqForward<double>&);
+template void sequence_backward<float>(Backend, const SeqBackward<float>&);
+template void sequence_backward<double>(Backend, const SeqBackward<double>&);
+
+}  // namespace detail
+
+// The public view of the rows (rnnkit/cells.hpp).
+const std::vector<const CellInfo*>& registered_cells() {
+    static const std::vector<const CellInfo*> infos = [] {
+        std::vector<const CellInfo*> v;
+        for (const auto& row : detail::cell_table()) v.push_back(&row.info);
+        return v;
+    }();
+    return infos;
+}
+
+const CellInfo& cell_info(CellKind kind) { return detail::cell_spec(kind).info; }
+
+CellKind cell_kind(const std::string& name) {
+    std::string known;
+    for (const CellInfo* c : registered_cells()) {
+        if (name == c->name) return c->kind;
+        known += std::string(known.empty() ? "'" : ", '") + c->name + "'";
+    }
+    throw std::invalid_argument("kind: expected one of " + known + ", got '" + name + "'");
+}
+
+const char* to_string(CellKind kind) { return cell_info(kind).name; }
+
+int num_states(CellKind kind) { return cell_info(kind).states; }
+
+}  // namespace v0
+}  // namespace rnnkit

@@ -1,0 +1,287 @@
+// The CPU sequence driver: one direction of one layer over a whole sequence, for any cell with a dense
+// recurrence. The cell (cells/<cell>.hpp) contributes the math of a unit; this file the scheduling, written
+// once: the thread team owning hidden units, one barrier per step, chunked inference, packed weight operands,
+// variable lengths (sorted by length), recurrent dropout masks, and the weight-gradient products after the
+// time loop. Shape legend and gradient rule: see rnnkit/config.hpp; time/slot layout: see sequence.hpp.
+//
+// A step, for the hidden units [u0, u1) a thread owns:
+//   forward:   gates[t] = x[t] W^T + b (all t of a chunk at once, before its steps)
+//              gates[t] += h_rec R^T   (or rec = h_rec R^T apart, for recurrent_apart cells)
+//              Cell::forward over the thread's units of every batch row;  barrier (h is read by all)
+//   backward:  Cell::backward over the thread's units;  barrier (dgates of all units are read)
+//              dh_prev += dgates R
+// so only h (forward) and dgates (backward) cross threads.
+#pragma once
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "cells/cell.hpp"
+#include "cpu/packed_matrix.hpp"
+#include "cpu/pointwise.hpp"
+#include "cpu/team.hpp"
+#include "cpu/workspace.hpp"
+#include "sequence.hpp"
+
+namespace rnnkit {
+inline namespace v0 {
+namespace detail {
+namespace cpu {
+
+template <class Cell, class S>
+void sequence_forward(const SeqForward<S>& a) {
+    constexpr CellTraits tr = Cell::traits;
+    static_assert(tr.recurrence == Recurrence::Dense && !tr.cross_unit_reduction,
+                  "the CPU driver runs dense recurrences without cross-unit reductions");
+    constexpr int NS = tr.states;
+    constexpr bool apart = tr.recurrent_apart, mid = tr.mid_step_product;
+    const int T = a.T, B = a.B, I = a.I, H = a.H, G = tr.gates * H, LD = tr.saved * H;
+    const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
+    const int chunk = a.training ? T : std::min(T, kInferenceChunk);
+    Scratch<S> mem;
+    S* pre_base = a.training ? a.gates : mem.take(std::size_t(chunk) * BL);  // inference: [chunk, B, saved*H]
+    S* rec = apart ? mem.take(std::size_t(B) * G) : nullptr;               // [B, G] h_rec R^T of one step
+    S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                       // [2, B, H] h * hmask, ping-pong
+    const int zeros_n = std::max(apart ? G : 0, tr.extra_rows * H);
+    S* zeros = zeros_n ? mem.take(std::size_t(zeros_n)) : nullptr;           // stands in for absent b_hh, extra
+    if (zeros) zero_row(zeros, zeros_n);
+    const S* bR = a.bR ? a.bR : zeros;
+    const S* extra = a.extra ? a.extra : zeros;
+    // W^T [I, G] and R^T [H, NR] (R_last^T [H, H] apart for a mid-step product), gates of H columns
+    const int NR = mid ? G - H : G;
+    const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H, true);
+    const auto RT = WeightOperand<S>::transposed(a.R, H, H, NR, pack_recurrent<S>(T, B, H, NR), mem, H, true);
+    std::optional<WeightOperand<S>> RlastT;
+    if (mid)
+        RlastT.emplace(WeightOperand<S>::transposed(a.R + std::size_t(G - H) * H, H, H, H,
+                                                    pack_recurrent<S>(T, B, H, H), mem, 0, true));
+
+    const int init = initial_slot(T, a.reverse, a.training);
+    for (int k = 0; k < NS; ++k) set_state(a.state[k] + init * BH, a.state0[k], int(BH));
+    if (a.hmask) mask_units(masked, a.state[0] + init * BH, a.hmask, B, H, UnitRange{0, H});
+
+    TeamBarrier step_end;
+#pragma omp parallel if (team_loop<S>(B, H, G))
+    {
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
+        const int un = u.u1 - u.u0;
+        WT.pack_units(u);
+        RT.pack_units(u);  // the panels of this thread's units, by this thread
+        if (RlastT) RlastT->pack_units(u);
+        for (int s0 = 0; s0 < T; s0 += chunk) {
+            const int n = std::min(chunk, T - s0);
+            const int t_lo = a.reverse ? T - s0 - n : s0;  // the chunk covers times [t_lo, t_lo + n)
+            S* pre = pre_base + (a.training ? t_lo * BL : 0);
+            // pre[t] = x[t] W^T + b_ih (+ b_hh) for every t of the chunk: one product over n*B rows
+            project_units<S>(pre, LD, a.x + std::size_t(t_lo) * B * I, WT, a.bW, apart ? nullptr : a.bR, n * B, I, G,
+                             H, u);
+
+            for (int k = 0; k < n; ++k) {
+                const int s = s0 + k;
+                const Step st = step_at(s, T, a.reverse, a.training);
+                const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
+                S* g = pre + (st.t - t_lo) * BL;                      // [B, saved*H]
+                const S* h_rec = a.hmask ? masked + (s & 1) * BH : a.state[0] + st.prev * BH;
+                UnitsForward<S> uf{};
+                uf.bias_hh = bR;
+                uf.extra = extra;
+                uf.H = H;
+                auto row = [&](int b) {  // point uf at batch row b
+                    const std::size_t r = std::size_t(b) * H;
+                    uf.gates = g + b * std::size_t(LD);
+                    uf.rec = apart ? rec + b * std::size_t(G) : nullptr;
+                    uf.h_rec = h_rec + r;
+                    for (int q = 0; q < NS; ++q) {
+                        uf.prev[q] = a.state[q] + st.prev * BH + r;
+                        uf.next[q] = a.state[q] + st.cur * BH + r;
+                    }
+                    uf.y = a.y + (std::size_t(st.t) * B + b) * a.ldy;
+                };
+                if constexpr (!apart) {
+                    RT.multiply_units(g, LD, h_rec, H, rows, u.u0, u.u1, true);  // g += h_rec R^T
+                } else {
+                    RT.multiply_units(rec, G, h_rec, H, rows, u.u0, u.u1, false);  // rec = h_rec R^T
+                    for (int b = 0; b < B; ++b) {
+                        row(b);
+                        if (!valid(a.lengths, b, st.t)) {  // saved terms of an ended row stay finite (zero)
+                            for (int blk = tr.gates; blk < tr.saved; ++blk) zero_row(uf.gates + blk * H + u.u0, un);
+                            continue;
+                        }
+#pragma omp simd
+                        for (int j = u.u0; j < u.u1; ++j) Cell::forward_gates(uf, j);
+                    }
+                    if constexpr (mid) {  // rec_last = q R_last^T, once every unit's q is known
+                        step_end.arrive_and_wait();
+                        RlastT->multiply_units(rec + (G - H), G, g + G, LD, rows, u.u0, u.u1, false);
+                    }
+                }
+                for (int b = 0; b < B; ++b) {
+                    row(b);
+                    if (!valid(a.lengths, b, st.t)) {  // the state passes through, the output is 0
+                        for (int q = 0; q < NS; ++q) copy_row(uf.next[q] + u.u0, uf.prev[q] + u.u0, un);
+                        zero_row(uf.y + u.u0, un);
+                        continue;
+                    }
+#pragma omp simd
+                    for (int j = u.u0; j < u.u1; ++j) Cell::forward(uf, j);
+                }
+                if (a.hmask) mask_units(masked + ((s + 1) & 1) * BH, a.state[0] + st.cur * BH, a.hmask, B, H, u);
+                step_end.arrive_and_wait();
+            }
+        }
+    }
+    const int fin = final_slot(T, a.reverse, a.training);
+    for (int k = 0; k < NS; ++k)
+        if (a.state_n[k]) copy_row(a.state_n[k], a.state[k] + fin * BH, int(BH));
+}
+
+template <class Cell, class S>
+void sequence_backward(const SeqBackward<S>& a) {
+    constexpr CellTraits tr = Cell::traits;
+    constexpr int NS = tr.states;
+    constexpr bool apart = tr.recurrent_apart, mid = tr.mid_step_product;
+    const int T = a.T, B = a.B, I = a.I, H = a.H, G = tr.gates * H, LD = tr.saved * H;
+    const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
+    const int TB = T * B;
+    Scratch<S> mem;
+    S* dgates = mem.take(std::size_t(T) * BL);        // [T, B, saved*H] gradients w.r.t. pre-activations
+    // carried gradients: dh, dh_next, states 1.. (in place), d(h_rec), d(mid): [B, H] each
+    S* carry = mem.take((NS + 3) * BH);
+    S* dh = carry;
+    S* dh_next = dh + BH;
+    S* dstate[kMaxStates] = {};
+    for (int k = 1; k < NS; ++k) dstate[k] = carry + (k + 1) * BH;
+    S* dh_rec = carry + (NS + 1) * BH;
+    S* dmid = carry + (NS + 2) * BH;
+    for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], int(BH));
+    const int zeros_n = tr.extra_rows * H;
+    S* zeros = zeros_n ? mem.take(std::size_t(zeros_n)) : nullptr;
+    if (zeros) zero_row(zeros, zeros_n);
+    const S* extra = a.extra ? a.extra : zeros;
+    // R [NR, H] (rows of the gates whose product is not apart) and R_last [H, H]: panels copied once
+    const int NR = apart ? G - H : G;
+    const auto R = WeightOperand<S>::direct(a.R, H, NR, H, mem, T > 1, true);
+    std::optional<WeightOperand<S>> Rlast;
+    if (apart) Rlast.emplace(WeightOperand<S>::direct(a.R + std::size_t(G - H) * H, H, H, H, mem, T > 1, true));
+
+    // Threads own hidden units of the state gradients: the pointwise pass of step t for those units needs only
+    // their dh and carried state gradients; dh_prev[:, own] = dgates(all units) R[:, own] needs every unit's
+    // dgates, so a step has one barrier between the two (two with a mid-step product).
+    TeamBarrier step_end;
+#pragma omp parallel if (team_loop<S>(B, H, G))
+    {
+        const UnitRange u = join_team(step_end, H, panel_width<S>());
+        const int un = u.u1 - u.u0;
+        R.pack_units(u);  // the panels of this thread's units, by this thread
+        if (Rlast) Rlast->pack_units(u);
+        S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
+        for (int s = T - 1; s >= 0; --s) {
+            const Step st = step_at(s, T, a.reverse, true);
+            const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
+            const S* g = a.gates + st.t * BL;
+            S* dg = dgates + st.t * BL;
+            S* drec = a.hmask ? dh_rec : dh_n;  // gradient w.r.t. the recurrent input h_rec
+            UnitsBackward<S> ub{};
+            ub.extra = extra;
+            ub.masked = a.hmask != nullptr;
+            ub.H = H;
+            auto row = [&](int b) {  // point ub at batch row b
+                const std::size_t r = std::size_t(b) * H;
+                ub.gates = g + b * std::size_t(LD);
+                ub.dgates = dg + b * std::size_t(LD);
+                ub.dy = a.dy + (std::size_t(st.t) * B + b) * a.ldy;
+                ub.dh = dh_t + r;
+                ub.dh_prev = dh_n + r;
+                for (int q = 0; q < NS; ++q) {
+                    ub.prev[q] = a.state[q] + st.prev * BH + r;
+                    ub.next[q] = a.state[q] + st.cur * BH + r;
+                    ub.dstate[q] = q ? dstate[q] + r : nullptr;
+                }
+                ub.dmid = dmid + r;
+                ub.drec = drec + r;
+                ub.hmask = a.hmask ? a.hmask + r : nullptr;
+            };
+            for (int b = 0; b < B; ++b) {
+                row(b);
+                if (!valid(a.lengths, b, st.t)) {  // the state passed through unchanged: so do its gradients
+                    for (int blk = 0; blk < tr.saved; ++blk) zero_row(ub.dgates + blk * H + u.u0, un);
+                    copy_row(ub.dh_prev + u.u0, ub.dh + u.u0, un);
+                    continue;
+                }
+#pragma omp simd
+                for (int j = u.u0; j < u.u1; ++j) Cell::backward(ub, j);
+            }
+            step_end.arrive_and_wait();
+            // Gradients w.r.t. h_rec go straight into dh_prev, or with a dropout mask into dh_rec first and then
+            // dh_prev += dh_rec * hmask.
+            if constexpr (apart) {
+                if constexpr (!mid) {
+                    Rlast->multiply_units(drec, H, dg + G, LD, rows, u.u0, u.u1, a.hmask == nullptr);  // dq R_last
+                } else {
+                    Rlast->multiply_units(dmid, H, dg + G, LD, rows, u.u0, u.u1, false);  // d(mid) = dq R_last
+                    for (int b = 0; b < B; ++b) {
+                        row(b);
+                        if (!valid(a.lengths, b, st.t)) {
+                            if (a.hmask) zero_row(ub.drec + u.u0, un);
+                            continue;
+                        }
+#pragma omp simd
+                        for (int j = u.u0; j < u.u1; ++j) Cell::backward_mid(ub, j);
+                    }
+                    step_end.arrive_and_wait();
+                }
+                R.multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, true);  // += dgates[:, :G-H] R[:G-H]
+            } else {
+                R.multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, a.hmask == nullptr);  // (+)= dgates R
+            }
+            if (a.hmask) add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
+            std::swap(dh_t, dh_n);
+        }
+    }
+    if (T % 2) std::swap(dh, dh_next);  // where the threads' last swap left the gradient w.r.t. h0
+    for (int k = 0; k < NS; ++k)
+        if (a.dstate0[k]) copy_row(a.dstate0[k], k ? dstate[k] : dh, int(BH));
+
+    // Weight gradients: large products over all T*B rows at once.
+    std::vector<S> masked_all;
+    const S* h_prev_all = recurrent_inputs(masked_all, a.state[0] + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
+    WeightOperand<S>::direct(a.W, I, G, I, mem, true).multiply(a.dx, I, dgates, LD, TB, a.dx_accumulate);  // dx (+)= dG W
+    add_transposed_product(a.dW, I, dgates, LD, G, a.x, I, TB, I);        // dW += dG^T x
+    add_transposed_product(a.dR, H, dgates, LD, NR, h_prev_all, H, TB, H);  // dR += dG^T h_rec
+    if (apart) {  // the last gate's recurrent weights multiply h_rec, or the mid-step vector (saved as q)
+        const S* q_in = mid ? a.gates + G : h_prev_all;
+        add_transposed_product(a.dR + std::size_t(NR) * H, H, dgates + G, LD, H, q_in, mid ? LD : H, TB, H);
+    }
+    if (a.dbW) add_column_sums(a.dbW, dgates, TB, G, LD);
+    if (a.dbR) {
+        add_column_sums(a.dbR, dgates, TB, NR, LD);
+        if (apart) add_column_sums(a.dbR + NR, dgates + G, TB, H, LD);
+    }
+    if constexpr (tr.extra_rows > 0) {
+        if (a.dextra) {
+            UnitsBackward<S> ub{};
+            ub.dextra = a.dextra;
+            ub.H = H;
+            for (int t = 0; t < T; ++t) {
+                const std::size_t prev = std::size_t(t + (a.reverse ? 1 : 0)) * BH;
+                const std::size_t cur = std::size_t(t + (a.reverse ? 0 : 1)) * BH;
+                for (int b = 0; b < B; ++b) {
+                    ub.dgates = dgates + t * BL + b * std::size_t(LD);
+                    for (int q = 0; q < NS; ++q) {
+                        ub.prev[q] = a.state[q] + prev + b * std::size_t(H);
+                        ub.next[q] = a.state[q] + cur + b * std::size_t(H);
+                    }
+#pragma omp simd
+                    for (int j = 0; j < H; ++j) Cell::extra_grad(ub, j);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace cpu
+}  // namespace detail
+}  // namespace v0
+}  // namespace rnnkit
