@@ -21,6 +21,8 @@ struct ModelHandle {
 }  // namespace
 
 void bind_model(py::module_& m) {
+    m.def("model_layer_classes", &rnnkit::Model::layer_classes,
+          "The layer classes a C++ Model (and a model file) accepts: every registered layer kind.");
     py::class_<ModelHandle>(m, "Model")
         .def(py::init<>())
         .def_static("load",

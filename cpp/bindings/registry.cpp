@@ -54,6 +54,7 @@ void bind_registry(py::module_& m) {
             row["params"] = params;
             row["options"] = c->options;
             row["init"] = c->init;
+            row["backends"] = c->backends;
             out.append(row);
         }
         return out;

@@ -12,6 +12,9 @@ class CoreModule(NamedSlabs, register=False):
     """Owns one `_core.Recurrent32/64`; its C++ parameter and gradient slabs are the named views."""
 
     def _init_core(self, dtype, **config) -> None:
+        backend = config.get("backend", "cpu")
+        if not isinstance(backend, str):
+            raise TypeError(f"backend: expected 'cpu' or 'reference', got {type(backend).__name__}")
         self.dtype = as_dtype(dtype)
         core_class = _core.Recurrent32 if self.dtype == np.float32 else _core.Recurrent64
         self._core = core_class(**config)

@@ -16,7 +16,8 @@ __all__ = ["LSTMCell", "GRUCell", "RNNCell"]
 
 
 class _Cell(CoreModule):
-    def __init__(self, kind, input_size, hidden_size, *, bias, seed, dtype, peephole=False, linear_before_reset=True):
+    def __init__(self, kind, input_size, hidden_size, *, bias, seed, dtype, peephole=False, linear_before_reset=True,
+                 backend="cpu"):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.bias = flag("bias", bias)
@@ -24,11 +25,11 @@ class _Cell(CoreModule):
         self._init_core(dtype, kind=kind, input_size=self.input_size, hidden_size=self.hidden_size, num_layers=1,
                         bias=self.bias, bidirectional=False, peephole=flag("peephole", peephole),
                         linear_before_reset=flag("linear_before_reset", linear_before_reset), dropout=0.0,
-                        cell=True, seed=self.seed)
+                        cell=True, seed=self.seed, backend=backend)
 
     def get_config(self) -> dict:
         config = dict(input_size=self.input_size, hidden_size=self.hidden_size, bias=self.bias, seed=self.seed,
-                      dtype=self.dtype.name)
+                      dtype=self.dtype.name, backend=self.backend)
         config.update(self._kind_config())
         return config
 
@@ -79,12 +80,15 @@ class LSTMCell(_Cell):
             default None draws fresh OS entropy.
         dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
             'float32'.
+        backend: where the step runs: 'cpu' or 'reference' (plain loops written from the formulas, for checking),
+            default 'cpu'.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, peephole: bool = False,
-                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
         self.peephole = flag("peephole", peephole)
-        super().__init__("lstm", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, peephole=self.peephole)
+        super().__init__("lstm", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, peephole=self.peephole,
+                         backend=backend)
 
     def _kind_config(self) -> dict:
         return dict(peephole=self.peephole)
@@ -133,13 +137,15 @@ class GRUCell(_SingleStateCell):
             default None draws fresh OS entropy.
         dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
             'float32'.
+        backend: where the step runs: 'cpu' or 'reference' (plain loops written from the formulas, for checking),
+            default 'cpu'.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, linear_before_reset: bool = True,
-                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         super().__init__("gru", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
-                         linear_before_reset=self.linear_before_reset)
+                         linear_before_reset=self.linear_before_reset, backend=backend)
 
     def _kind_config(self) -> dict:
         return dict(linear_before_reset=self.linear_before_reset)
@@ -159,14 +165,17 @@ class RNNCell(_SingleStateCell):
             default None draws fresh OS entropy.
         dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
             'float32'.
+        backend: where the step runs: 'cpu' or 'reference' (plain loops written from the formulas, for checking),
+            default 'cpu'.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, nonlinearity: str = "tanh",
-                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias=bias, seed=seed, dtype=dtype)
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
+                         backend=backend)
 
     def _kind_config(self) -> dict:
         return dict(nonlinearity=self.nonlinearity)

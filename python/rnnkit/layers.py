@@ -24,7 +24,7 @@ class _Recurrent(CoreModule):
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, seed=None, dtype="float32", peephole=False, linear_before_reset=True,
                  recurrent_dropout=0.0, kind=None, l1=0.0, l2=0.0, kernel_init="uniform",
-                 recurrent_init="uniform", forget_bias=None):
+                 recurrent_init="uniform", forget_bias=None, backend="cpu"):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
@@ -40,7 +40,7 @@ class _Recurrent(CoreModule):
                         peephole=flag("peephole", peephole),
                         linear_before_reset=flag("linear_before_reset", linear_before_reset),
                         dropout=self.dropout, cell=False, seed=self.seed,
-                        recurrent_dropout=self.recurrent_dropout)
+                        recurrent_dropout=self.recurrent_dropout, backend=backend)
 
         self.l1 = non_negative("l1", l1)
         self.l2 = non_negative("l2", l2)
@@ -82,7 +82,7 @@ class _Recurrent(CoreModule):
                       bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
                       bidirectional=self.bidirectional, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
                       dtype=self.dtype.name, l1=self.l1, l2=self.l2, kernel_init=self.kernel_init,
-                      recurrent_init=self.recurrent_init)
+                      recurrent_init=self.recurrent_init, backend=self.backend)
         config.update(self._kind_config())
         return config
 
@@ -189,6 +189,9 @@ class LSTM(_Recurrent):
             block per gate, Keras's default), default 'uniform'.
         forget_bias: default None keeps torch's uniform biases; a number v sets every bias to zero except the
             forget gate's bias_ih = v (Keras's unit_forget_bias is v = 1.0). Needs bias=True.
+        backend: where the sequence loops run: 'cpu' (a team of threads that own hidden units, packed weights)
+            or 'reference' (plain single-threaded loops written from the formulas: slow, the oracle the fast path
+            is tested against), default 'cpu'.
     """
 
     _kind = "lstm"
@@ -198,12 +201,12 @@ class LSTM(_Recurrent):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  peephole: bool = False, seed: int | None = None, dtype: str | type | np.dtype = "float32",
                  recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
-                 recurrent_init: str = "uniform", forget_bias: float | None = None) -> None:
+                 recurrent_init: str = "uniform", forget_bias: float | None = None, backend: str = "cpu") -> None:
         self.peephole = flag("peephole", peephole)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype, peephole=self.peephole,
                          recurrent_dropout=recurrent_dropout, l1=l1, l2=l2, kernel_init=kernel_init,
-                         recurrent_init=recurrent_init, forget_bias=forget_bias)
+                         recurrent_init=recurrent_init, forget_bias=forget_bias, backend=backend)
 
     def _kind_config(self) -> dict:
         return dict(peephole=self.peephole, forget_bias=self.forget_bias)
@@ -282,6 +285,9 @@ class GRU(_SingleState):
             (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
         recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
             block per gate, Keras's default), default 'uniform'.
+        backend: where the sequence loops run: 'cpu' (a team of threads that own hidden units, packed weights)
+            or 'reference' (plain single-threaded loops written from the formulas: slow, the oracle the fast path
+            is tested against), default 'cpu'.
     """
 
     _kind = "gru"
@@ -290,12 +296,12 @@ class GRU(_SingleState):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", linear_before_reset: bool = True,
                  recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
-                 recurrent_init: str = "uniform") -> None:
+                 recurrent_init: str = "uniform", backend: str = "cpu") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype,
                          linear_before_reset=self.linear_before_reset, recurrent_dropout=recurrent_dropout, l1=l1,
-                         l2=l2, kernel_init=kernel_init, recurrent_init=recurrent_init)
+                         l2=l2, kernel_init=kernel_init, recurrent_init=recurrent_init, backend=backend)
 
     def _kind_config(self) -> dict:
         return dict(linear_before_reset=self.linear_before_reset)
@@ -336,20 +342,23 @@ class RNN(_SingleState):
             (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
         recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
             matrix, Keras's default), default 'uniform'.
+        backend: where the sequence loops run: 'cpu' (a team of threads that own hidden units, packed weights)
+            or 'reference' (plain single-threaded loops written from the formulas: slow, the oracle the fast path
+            is tested against), default 'cpu'.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", recurrent_dropout: float = 0.0,
                  l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
-                 recurrent_init: str = "uniform") -> None:
+                 recurrent_init: str = "uniform", backend: str = "cpu") -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype, kind="rnn_" + nonlinearity,
                          recurrent_dropout=recurrent_dropout, l1=l1, l2=l2, kernel_init=kernel_init,
-                         recurrent_init=recurrent_init)
+                         recurrent_init=recurrent_init, backend=backend)
 
     def _kind_config(self) -> dict:
         return dict(nonlinearity=self.nonlinearity)

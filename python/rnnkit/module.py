@@ -45,12 +45,11 @@ def layer_class(name: str) -> type:
 
 def _register(cls) -> None:
     existing = _REGISTRY.get(cls.__name__)
-    # The same class defined again (a module reloaded) replaces itself; another class of the same name would
-    # silently change what model files load into.
+    # The same class defined again (a module reloaded) replaces itself. Another class of a taken name (a user's
+    # `class LSTM(rk.LSTM)`) is a fine class but stays unregistered: model files naming "LSTM" keep loading
+    # rnnkit.LSTM. A user class that should load from files needs a name of its own.
     if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
-        raise TypeError(f"{cls.__module__}.{cls.__qualname__}: the layer name {cls.__name__!r} is taken by "
-                        f"{existing.__module__}.{existing.__qualname__}; rename the class or declare it with "
-                        f"`class {cls.__name__}(..., register=False)`")
+        return
     _REGISTRY[cls.__name__] = cls
 
 
@@ -62,8 +61,8 @@ def is_layer(obj) -> bool:
 class Module:
     """Base of every layer: defaults for layers without parameters or randomness.
 
-    Subclasses register under their class name unless the name starts with "_" or the class statement says
-    `register=False` (for abstract bases).
+    Subclasses register under their class name unless the name starts with "_", the class statement says
+    `register=False` (for abstract bases), or another class already holds the name (it keeps it).
     """
 
     l1 = 0.0

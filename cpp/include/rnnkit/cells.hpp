@@ -40,6 +40,7 @@ struct CellInfo {
     std::vector<ParamTemplate> params;   // per layer and direction, in slab order
     std::vector<std::string> options;    // LayerConfig fields besides the common ones that apply
     const char* init;             // default initialisation of every parameter
+    std::vector<std::string> backends;   // the backends with drivers for this cell ("cpu", "reference", ...)
 };
 
 // Every registered cell kind, in registry order (a kind's value is its index).

@@ -48,6 +48,8 @@ public:
     // Any registered layer kind by its model-file class name ("LSTM", "Dense", ...) and its JSON config (the
     // object Python's get_config() returns); throws std::invalid_argument for an unknown class or bad config.
     void add_layer(const std::string& class_name, const std::string& config_json);
+    // The class names add_layer (and a model file) accepts: every registered layer kind.
+    static std::vector<std::string> layer_classes();
     // The model's architecture as the JSON a model file stores: {"layers": [{"class": ..., "config": ...}]}.
     std::string config_json() const;
 

@@ -62,7 +62,7 @@ CellSpec row(CellKind kind, const char* name, const char* layer_class, const cha
     CellSpec spec{CellInfo{kind, name, layer_class, nonlinearity, summary, tr.gates, tr.saved, tr.states,
                            recurrence_name(tr.recurrence), tr.mid_step_product, tr.cross_unit_reduction,
                            tr.extra_rows, std::move(params), std::move(options),
-                           "uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.nn"},
+                           "uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.nn", {"cpu"}},
                   {}, {}};
     const int cpu = int(Backend::Cpu), ref = int(Backend::Reference);
     spec.f32.forward[cpu] = &Cpu::template forward<float>;
@@ -73,6 +73,7 @@ CellSpec row(CellKind kind, const char* name, const char* layer_class, const cha
     spec.f32.backward[ref] = ref32.second;
     spec.f64.forward[ref] = ref64.first;
     spec.f64.backward[ref] = ref64.second;
+    if (ref32.first) spec.info.backends.push_back("reference");
     return spec;
 }
 

@@ -61,6 +61,12 @@ void Model::add_layer(const std::string& class_name, const std::string& config_j
     push(layers_->stack, detail::layer_kind(class_name).from_config(class_name, config, where, layers_->stack));
 }
 
+std::vector<std::string> Model::layer_classes() {
+    std::vector<std::string> names;
+    for (const auto& kind : detail::layer_kinds()) names.push_back(kind.class_name);
+    return names;
+}
+
 std::string Model::config_json() const {
     json::Writer w;
     w.begin_object().key("layers").begin_array();

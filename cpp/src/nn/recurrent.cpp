@@ -68,6 +68,10 @@ template <class S>
 Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
     validate(config_);
     const CellInfo& cell = cell_info(config_.kind);
+    const detail::CellSpec& spec = detail::cell_spec(config_.kind);
+    if (!spec.f32.forward[int(config_.backend)])
+        throw std::invalid_argument(std::string("backend: '") + to_string(config_.backend) +
+                                    "' is not available for cell '" + cell.name + "' in this build");
     num_states_ = cell.states;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
     std::size_t offset = 0;

@@ -1,0 +1,210 @@
+"""Every registered cell x every driver x float32/float64: the drivers agree, and backward is a gradient.
+
+Drivers: the plain single-threaded reference (cpp/src/reference/, the oracle) and the CPU team driver
+(cpp/src/cpu/driver.hpp) of every compiled core this installation carries (`_core`, and in a distribution
+build `_core_avx2` / `_core_avx512` where this CPU runs them: the ISA loop of CI is this test). A case runs
+forward and BPTT through a 2-layer bidirectional stack with unsorted variable lengths, initial states, final-state
+gradients and recurrent dropout, at sizes where the CPU driver packs weights and runs a team of threads, and
+compares every output by normalised error (ggml's mse(a, b) / mse(a, 0)). Backward is also checked against
+float64 central finite differences on both drivers. The cells and their options come from `_core.cell_kinds()`.
+"""
+import importlib
+import itertools
+
+import numpy as np
+import pytest
+
+from rnnkit import _backend
+
+BASE = _backend.core
+
+
+def available_cores():
+    """(name, module) of every compiled core importable here whose instructions this CPU has."""
+    cores = [("baseline", importlib.import_module("rnnkit._core"))]
+    flags = _backend._cpu_flags()
+    for isa in ("avx2", "avx512"):
+        if not _backend._NEEDS[isa] <= flags:
+            continue
+        try:
+            cores.append((isa, importlib.import_module(f"rnnkit._core_{isa}")))
+        except ImportError:
+            pass
+    return cores
+
+
+CORES = available_cores()
+
+
+def variants():
+    """(id, kind, options) for every registered cell and every value of its boolean options."""
+    out = []
+    for cell in BASE.cell_kinds():
+        names = list(cell["options"])
+        for values in itertools.product([False, True], repeat=len(names)):
+            options = dict(zip(names, values))
+            label = cell["name"] + "".join(f"-{k}={int(v)}" for k, v in options.items())
+            out.append((label, cell["name"], options))
+    return out
+
+
+VARIANTS = variants()
+
+
+def nmse(actual, expected):
+    """mse(actual, expected) / mse(expected, 0), 0 for two zero arrays."""
+    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    denominator = np.mean(e * e)
+    return float(np.mean((a - e) ** 2) / denominator) if denominator > 0 else float(np.mean(a * a))
+
+
+# normalised squared errors: float32 ~ (1e-6)^2 per element at most, float64 near its epsilon squared
+NMSE_LIMIT = {np.float32: 1e-10, np.float64: 1e-24}
+
+
+def make(core, kind, options, dtype, backend, I, H, **extra):
+    cls = core.Recurrent32 if dtype == np.float32 else core.Recurrent64
+    return cls(kind=kind, input_size=I, hidden_size=H, seed=7, backend=backend, **options, **extra)
+
+
+def run(layer, x, states, lengths, dy, dstates, training=True):
+    y, finals = layer.forward(x, states, lengths, training)
+    if not training:
+        return [y, *finals], {}
+    dx, dinitials = layer.backward(dy, dstates)
+    slab = layer.param_slab()
+    grads = {name: np.array(layer.grad_slab()[off:off + size]) for name, _, off, size in layer.parameter_info()}
+    assert slab.size == sum(size for *_, size in layer.parameter_info())
+    return [y, *finals, dx, *dinitials], grads
+
+
+def case(rng, core, kind, options, dtype, T, B, I, H, layers, bidirectional, recurrent_dropout, training=True):
+    """{"reference": results, "cpu": results}; a cell without a reference driver is checked against the CPU
+    driver on one thread instead (the team against the single-thread path)."""
+    D = 2 if bidirectional else 1
+    cell = next(c for c in core.cell_kinds() if c["name"] == kind)
+    num_states = cell["num_states"]
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    lengths = rng.integers(1, T + 1, size=B).astype(np.int32)
+    lengths[0] = T  # one full-length sequence
+    states = [rng.standard_normal((layers * D, B, H)).astype(dtype) for _ in range(num_states)]
+    dy = rng.standard_normal((T, B, D * H)).astype(dtype)
+    dstates = [rng.standard_normal((layers * D, B, H)).astype(dtype) for _ in range(num_states)]
+    results = {}
+    threads = core.get_num_threads()
+    for label in ("reference", "cpu"):
+        backend = label if label in cell["backends"] else "cpu"
+        layer = make(core, kind, options, dtype, backend, I, H, num_layers=layers, bidirectional=bidirectional,
+                     recurrent_dropout=recurrent_dropout)
+        if backend != label:
+            core.set_num_threads(1)
+        try:
+            results[label] = run(layer, x, states, lengths, dy, dstates, training)
+        finally:
+            core.set_num_threads(threads)
+    return results
+
+
+def assert_agree(results, dtype, what):
+    (ref_out, ref_grads), (cpu_out, cpu_grads) = results["reference"], results["cpu"]
+    limit = NMSE_LIMIT[dtype]
+    for i, (a, e) in enumerate(zip(cpu_out, ref_out)):
+        err = nmse(a, e)
+        assert err < limit, f"{what}: output {i} differs from the reference: nmse {err:.3e} (limit {limit:g})"
+    for name in ref_grads:
+        err = nmse(cpu_grads[name], ref_grads[name])
+        assert err < limit, f"{what}: gradient {name} differs from the reference: nmse {err:.3e}"
+
+
+@pytest.mark.parametrize("isa,core", CORES, ids=[name for name, _ in CORES])
+@pytest.mark.parametrize("label,kind,options", VARIANTS, ids=[v[0] for v in VARIANTS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_cpu_driver_matches_reference_training(isa, core, label, kind, options, dtype, rng):
+    # B*H*G >= 2^16 for every cell: the CPU driver runs a team of threads over packed operands
+    results = case(rng, core, kind, options, dtype, T=9, B=16, I=24, H=64, layers=2, bidirectional=True,
+                   recurrent_dropout=0.3)
+    assert_agree(results, dtype, f"{isa} {label}")
+
+
+@pytest.mark.parametrize("isa,core", CORES, ids=[name for name, _ in CORES])
+@pytest.mark.parametrize("label,kind,options", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_cpu_driver_matches_reference_small_and_inference(isa, core, label, kind, options, rng):
+    # small: one thread, operands read in place; inference over T > 32 steps: chunked, layers as a wavefront
+    for dtype in (np.float32, np.float64):
+        results = case(rng, core, kind, options, dtype, T=5, B=3, I=4, H=7, layers=1, bidirectional=False,
+                       recurrent_dropout=0.0)
+        assert_agree(results, dtype, f"{isa} {label} small")
+        results = case(rng, core, kind, options, dtype, T=70, B=4, I=6, H=40, layers=3, bidirectional=False,
+                       recurrent_dropout=0.0, training=False)
+        assert_agree(results, dtype, f"{isa} {label} inference")
+
+
+@pytest.mark.skipif(len(CORES) < 2, reason="a single compiled core (source build for this CPU)")
+@pytest.mark.parametrize("label,kind,options", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_every_core_matches_the_baseline_reference(label, kind, options, rng):
+    base_ref = None
+    for isa, core in CORES:
+        results = case(np.random.default_rng(5), core, kind, options, np.float32, T=7, B=16, I=24, H=64, layers=1,
+                       bidirectional=True, recurrent_dropout=0.0)
+        if base_ref is None:
+            base_ref = results["reference"]
+        assert_agree({"reference": base_ref, "cpu": results["cpu"]}, np.float32, f"{isa} {label} vs baseline")
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("label,kind,options", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_backward_matches_finite_differences(backend, label, kind, options, rng):
+    """loss = <y, wy> + Σ_k <state_n[k], ws[k]>; its gradient from backward against central differences."""
+    if backend not in next(c["backends"] for c in BASE.cell_kinds() if c["name"] == kind):
+        pytest.skip(f"{kind} has no {backend} driver")
+    T, B, I, H, L = 4, 3, 3, 5, 2
+    layer = make(BASE, kind, options, np.float64, backend, I, H, num_layers=L, bidirectional=True)
+    num_states = layer.num_states
+    x = rng.standard_normal((T, B, I))
+    lengths = np.array([T, 2, 3], np.int32)
+    states = [rng.standard_normal((2 * L, B, H)) for _ in range(num_states)]
+    wy = rng.standard_normal((T, B, 2 * H))
+    ws = [rng.standard_normal((2 * L, B, H)) for _ in range(num_states)]
+    if kind == "rnn_relu":  # keep pre-activations away from the kink
+        x *= 0.3
+
+    def loss():
+        y, finals = layer.forward(x, states, lengths, False)
+        return float(np.sum(y * wy) + sum(np.sum(f * w) for f, w in zip(finals, ws)))
+
+    layer.forward(x, states, lengths, True)
+    dx, dinitials = layer.backward(wy, ws)
+    grads = np.array(layer.grad_slab())
+    params = layer.param_slab()
+    eps = 1e-6
+
+    def numeric(array, index):
+        old = array[index]
+        array[index] = old + eps
+        plus = loss()
+        array[index] = old - eps
+        minus = loss()
+        array[index] = old
+        return (plus - minus) / (2 * eps)
+
+    picks = rng.choice(params.size, size=min(40, params.size), replace=False)
+    for p in picks:
+        assert abs(numeric(params, p) - grads[p]) <= 1e-6 * max(1.0, abs(grads[p])), f"parameter {p}"
+    for index in itertools.islice(np.ndindex(x.shape), 0, None, 5):
+        assert abs(numeric(x, index) - dx[index]) <= 1e-6 * max(1.0, abs(dx[index])), f"x{index}"
+    for k in range(num_states):
+        for index in itertools.islice(np.ndindex(states[k].shape), 0, None, 7):
+            assert abs(numeric(states[k], index) - dinitials[k][index]) <= 1e-6 * max(1.0, abs(dinitials[k][index]))
+
+
+def test_every_registered_cell_is_covered():
+    names = {c["name"] for c in BASE.cell_kinds()}
+    assert names >= {"lstm", "gru", "rnn_tanh", "rnn_relu"}
+    assert {v[1] for v in VARIANTS} == names
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="backend"):
+        BASE.Recurrent32(kind="lstm", input_size=2, hidden_size=3, backend="tpu")
+    with pytest.raises(ValueError, match="cuda"):
+        BASE.Recurrent32(kind="lstm", input_size=2, hidden_size=3, backend="cuda")
