@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._backend import core as _core
 from ._checks import (flag, float_array, lengths_array, non_negative, positive_int, probability, seed_value,
                       shape_str, state_pair)
 from ._params import CoreModule
@@ -155,7 +156,32 @@ class _Recurrent(CoreModule):
         return {k: getattr(self, k) for k in keys if getattr(self, k) != defaults[k]}
 
 
-class LSTM(_Recurrent):
+class _TwoState(_Recurrent):
+    """The call convention of a cell with states (h, c): LSTM's."""
+
+    def __call__(self, x, state=None, lengths=None, training=True):
+        """x: (T, B, I) or (B, T, I) with batch_first; state: (h0, c0), each (L*D, B, H), or None for zeros.
+
+        Returns y, (h_n, c_n): y (T, B, D*H) (or batch-first), zero past each sequence's length.
+        """
+        h0, c0 = state_pair("state", state)
+        y, h_n, c_n = self._forward(x, h0, c0, lengths, training)
+        return y, (h_n, c_n)
+
+    forward = __call__
+
+    def backward(self, dy, dstate=None):
+        """Backpropagate through the most recent training forward; returns dx, (dh0, dc0).
+
+        dy matches y; dstate (dh_n, dc_n) matches the final state (None for zeros). Parameter gradients
+        accumulate into `grads`.
+        """
+        dh_n, dc_n = state_pair("dstate", dstate)
+        dx, dh0, dc0 = self._backward(dy, dh_n, dc_n)
+        return dx, (dh0, dc0)
+
+
+class LSTM(_TwoState):
     """Long short-term memory with forget gate; `peephole=True` adds Gers & Schmidhuber (2000) peepholes.
 
     i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = tanh(W_g x + R_g h + b_g)
@@ -210,27 +236,6 @@ class LSTM(_Recurrent):
 
     def _kind_config(self) -> dict:
         return dict(peephole=self.peephole, forget_bias=self.forget_bias)
-
-    def __call__(self, x, state=None, lengths=None, training=True):
-        """x: (T, B, I) or (B, T, I) with batch_first; state: (h0, c0), each (L*D, B, H), or None for zeros.
-
-        Returns y, (h_n, c_n): y (T, B, D*H) (or batch-first), zero past each sequence's length.
-        """
-        h0, c0 = state_pair("state", state)
-        y, h_n, c_n = self._forward(x, h0, c0, lengths, training)
-        return y, (h_n, c_n)
-
-    forward = __call__
-
-    def backward(self, dy, dstate=None):
-        """Backpropagate through the most recent training forward; returns dx, (dh0, dc0).
-
-        dy matches y; dstate (dh_n, dc_n) matches the final state (None for zeros). Parameter gradients
-        accumulate into `grads`.
-        """
-        dh_n, dc_n = state_pair("dstate", dstate)
-        dx, dh0, dc0 = self._backward(dy, dh_n, dc_n)
-        return dx, (dh0, dc0)
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()
@@ -368,3 +373,32 @@ class RNN(_SingleState):
         if self.nonlinearity != "tanh":
             extra["nonlinearity"] = self.nonlinearity
         return extra
+
+
+def _layers_of_registered_cells() -> dict:
+    """A layer class for every cell kind registered in C++ (`_core.cell_kinds()`) that has no class above, so
+    that a cell added in C++ (a header and a registry row) is a keyword away here too: one state gets GRU's
+    call convention, two states LSTM's. The class takes the arguments of rnnkit.RNN, less nonlinearity."""
+    made = {}
+    for cell in _core.cell_kinds():
+        name = cell["layer_class"]
+        if name in globals() or name in made or cell["num_states"] > 2:
+            continue
+        base = _SingleState if cell["num_states"] == 1 else _TwoState
+
+        def __init__(self, input_size, hidden_size, num_layers=1, _kind=cell["name"], **kwargs):
+            _Recurrent.__init__(self, input_size, hidden_size, num_layers, kind=_kind, **kwargs)
+
+        doc = (f"{name}: the registered cell kind {cell['name']!r}: {cell['summary']}.\n\n"
+               f"    Parameters (per layer k and direction): "
+               f"{', '.join(p['name'] for p in cell['params'])}; {cell['gates']} gate blocks of H rows.\n"
+               f"    Arguments as rnnkit.RNN's (input_size, hidden_size, num_layers, bias, batch_first, dropout,\n"
+               f"    bidirectional, seed, dtype, recurrent_dropout, l1, l2, kernel_init, recurrent_init, backend).\n")
+        made[name] = type(name, (base,), {"_kind": cell["name"], "__init__": __init__, "__doc__": doc,
+                                          "__module__": __name__, "__qualname__": name})
+    return made
+
+
+_GENERATED = _layers_of_registered_cells()
+globals().update(_GENERATED)
+__all__ += list(_GENERATED)
