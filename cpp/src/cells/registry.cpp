@@ -6,7 +6,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "cells/cifg_lstm.hpp"
 #include "cells/gru.hpp"
 #include "cells/lstm.hpp"
 #include "cells/rnn.hpp"
@@ -102,8 +101,6 @@ const std::vector<CellSpec>& cell_table() {
         r.push_back(row<RnnCell<true>>(CellKind::RNN_RELU, "rnn_relu", "RNN", "relu",
                                        "h = max(W x + b_ih + R h_prev + b_hh, 0)", dense_params(), {},
                                        RNNKIT_REFERENCE(rnn)));
-        r.push_back(row<CifgLstmCell>(CellKind(4), "lstm_cifg", "CIFGLSTM", nullptr,
-                                      "c = f c_prev + (1 - f) tanh(g);  h = o tanh(c)", dense_params(), {}, {}, {}));
         for (std::size_t i = 0; i < r.size(); ++i)
             if (int(r[i].info.kind) != int(i)) throw std::logic_error("cell registry: kinds must be row indices");
         return r;
