@@ -18,7 +18,7 @@ __version__ = _core.__version__
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
            "Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
-           "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "__version__"]
+           "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
@@ -39,6 +39,14 @@ def scratch_bytes() -> int:
 def release_scratch() -> None:
     """Give the calling thread's kept scratch memory back; the next call allocates again."""
     _core.release_scratch()
+
+
+def cell_kinds() -> list:
+    """Every cell kind registered in the C++ core, one dict each: name ("lstm", ...), layer_class, summary (the
+    math), gates, saved, num_states, recurrence, mid_step_product, cross_unit_reduction, extra_rows, params
+    (name, shape in terms of gates*hidden_size / input_size / hidden_size, when present), options, init and the
+    backends with drivers for it."""
+    return _core.cell_kinds()
 
 
 def build_info() -> dict:

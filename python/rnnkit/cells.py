@@ -11,6 +11,7 @@ import numpy as np
 
 from ._checks import flag, float_array, positive_int, seed_value, state_pair
 from ._params import CoreModule
+from .layers import _check_nonlinearity
 
 __all__ = ["LSTMCell", "GRUCell", "RNNCell"]
 
@@ -171,8 +172,7 @@ class RNNCell(_SingleStateCell):
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, nonlinearity: str = "tanh",
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        _check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
                          backend=backend)

@@ -17,6 +17,13 @@ from ._params import CoreModule
 __all__ = ["LSTM", "GRU", "RNN"]
 
 
+def _check_nonlinearity(nonlinearity) -> None:
+    """The RNN activations are the registered cell kinds of class RNN (rnn_tanh, rnn_relu)."""
+    known = [c["nonlinearity"] for c in _core.cell_kinds() if c["layer_class"] == "RNN"]
+    if nonlinearity not in known:
+        raise ValueError(f"nonlinearity: expected one of {known}, got {nonlinearity!r}")
+
+
 class _Recurrent(CoreModule):
     is_recurrent = True
     _kind = ""
@@ -357,8 +364,7 @@ class RNN(_SingleState):
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", recurrent_dropout: float = 0.0,
                  l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
                  recurrent_init: str = "uniform", backend: str = "cpu") -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        _check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype, kind="rnn_" + nonlinearity,

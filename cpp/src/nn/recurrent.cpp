@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cells/registry.hpp"
+#include "nn/record.hpp"
 #include "cpu/denormals.hpp"
 #include "cpu/pointwise.hpp"
 #include "cpu/workspace.hpp"
@@ -21,6 +22,8 @@
 
 namespace rnnkit {
 inline namespace v0 {
+
+using detail::States;
 
 namespace {
 
@@ -49,20 +52,6 @@ using detail::uniform01;
 
 }  // namespace
 
-// Everything one training forward saves for its backward, in one slab.
-template <class S>
-struct Recurrent<S>::Record {
-    int T = 0, B = 0;
-    std::vector<int> lengths;          // [B] or empty, in decreasing order
-    std::vector<int> order;            // [B]: batch row i of this record is the caller's row order[i]; or empty
-    std::vector<S> slab;
-    std::vector<std::size_t> input;    // per layer: [T, B, I_l] (layer 0: a copy of x; then dropped-out outputs)
-    std::vector<std::size_t> mask;     // per layer l < L-1 when dropout > 0: [T, B, D*H]
-    std::vector<std::size_t> hmask;    // per (layer, direction) when recurrent_dropout > 0: [B, H]
-    std::vector<std::size_t> gates;    // per (layer, direction): [T, B, saved*H]
-    std::vector<std::size_t> state;    // per (layer, direction, state): [T+1, B, H] slots
-    const int* lengths_or_null() const { return lengths.empty() ? nullptr : lengths.data(); }
-};
 
 template <class S>
 Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
@@ -141,20 +130,6 @@ void Recurrent<S>::clear_tape() {
     tape_.clear();
 }
 
-namespace {
-
-// Up to kMaxStates pointers, each into its own [L*D, B, H] tensor, or all null.
-template <class P>
-struct States {
-    P at[kMaxStates] = {};
-    States() = default;
-    States(P const* given, int n) {
-        for (int k = 0; given && k < n; ++k) at[k] = given[k];
-    }
-    P operator[](int k) const { return at[k]; }
-};
-
-}  // namespace
 
 template <class S>
 void Recurrent<S>::forward(S* y, S* h_n, S* c_n, const S* x, const S* h0, const S* c0, const int* lengths, int T,
@@ -181,50 +156,6 @@ void Recurrent<S>::forward(S* y, S* const* state_n, const S* x, const S* const* 
     if (lengths && !std::is_sorted(lengths, lengths + B, std::greater<int>()))
         return forward_sorted(y, fin.at, x, init.at, lengths, T, B, training);
     forward_checked(y, fin.at, x, init.at, lengths, T, B, training);
-}
-
-namespace {
-
-// dst[a, i, :] = src[a, order[i], :] (gather) or dst[a, order[i], :] = src[a, i, :] (scatter), for a < A,
-// i < B, rows of F values.
-template <class S>
-void permute_rows(S* dst, const S* src, const std::vector<int>& order, int A, int F, bool gather) {
-    const int B = int(order.size());
-    for (int a = 0; a < A; ++a)
-        for (int i = 0; i < B; ++i) {
-            const std::size_t sorted = std::size_t(a) * B + i, given = std::size_t(a) * B + order[i];
-            std::memcpy(dst + (gather ? sorted : given) * F, src + (gather ? given : sorted) * F, sizeof(S) * F);
-        }
-}
-
-}  // namespace
-
-template <class S>
-void Recurrent<S>::forward_sorted(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths,
-                                  int T, int B, bool training) {
-    const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = num_directions() * H, NS = num_states_;
-    std::vector<int> order(B), sorted(B);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [lengths](int a, int b) { return lengths[a] > lengths[b]; });
-    for (int i = 0; i < B; ++i) sorted[i] = lengths[order[i]];
-    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * H;
-    detail::Scratch<S> mem;
-    S* xs = mem.take(TB * (I + Y) + 2 * NS * SB);  // x, y, then per state its initial and final [L*D, B, H]
-    S* ys = xs + TB * I;
-    States<const S*> init_s;
-    States<S*> fin_s;
-    for (int k = 0; k < NS; ++k) {
-        S* i0 = ys + TB * Y + 2 * k * SB;
-        if (state0[k]) permute_rows(i0, state0[k], order, SL, H, true), init_s.at[k] = i0;
-        if (state_n[k]) fin_s.at[k] = i0 + SB;
-    }
-    permute_rows(xs, x, order, T, I, true);
-    forward_checked(ys, fin_s.at, xs, init_s.at, sorted.data(), T, B, training);
-    permute_rows(y, ys, order, T, Y, false);
-    for (int k = 0; k < NS; ++k)
-        if (state_n[k]) permute_rows(state_n[k], fin_s.at[k], order, SL, H, false);
-    if (training) tape_.back()->order = std::move(order);
 }
 
 template <class S>
@@ -381,30 +312,6 @@ void Recurrent<S>::backward(S* dx, S* const* dstate0, const S* dy, const S* cons
     const States<const S*> dn(dstate_n, num_states_);
     if (!tape_.back()->order.empty()) return backward_sorted(dx, d0.at, dy, dn.at);
     backward_checked(dx, d0.at, dy, dn.at);
-}
-
-template <class S>
-void Recurrent<S>::backward_sorted(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n) {
-    const std::vector<int> order = tape_.back()->order;
-    const int T = tape_.back()->T, B = tape_.back()->B;
-    const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = num_directions() * H, NS = num_states_;
-    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * H;
-    detail::Scratch<S> mem;
-    S* dys = mem.take(TB * (I + Y) + 2 * NS * SB);  // dy, dx, then per state its final and initial gradients
-    S* dxs = dys + TB * Y;
-    States<const S*> dn_s;
-    States<S*> d0_s;
-    for (int k = 0; k < NS; ++k) {
-        S* dn = dxs + TB * I + 2 * k * SB;
-        if (dstate_n[k]) permute_rows(dn, dstate_n[k], order, SL, H, true), dn_s.at[k] = dn;
-        if (dstate0[k]) d0_s.at[k] = dn + SB;
-    }
-    permute_rows(dys, dy, order, T, Y, true);
-    backward_checked(dxs, d0_s.at, dys, dn_s.at);
-    permute_rows(dx, dxs, order, T, I, false);
-    for (int k = 0; k < NS; ++k)
-        if (dstate0[k]) permute_rows(dstate0[k], d0_s.at[k], order, SL, H, false);
 }
 
 template <class S>
