@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <array>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -38,6 +40,24 @@ void require_shape(const char* name, const Array<S>& a, std::initializer_list<py
     }
     want += shape.size() == 1 ? ",)" : ")";
     if (!ok) throw py::value_error(std::string(name) + ": expected shape " + want + ", got " + shape_str(a));
+}
+
+// A cell's states from Python: None, or a sequence of num_states arrays (each None or of `shape`), h first.
+// names: what to call state 0, state 1 and any later one in errors (h0, c0, state0).
+template <class S>
+using States = std::optional<std::vector<std::optional<Array<S>>>>;
+template <class S>
+void state_pointers(const S** out, const States<S>& given, std::array<const char*, 3> names, py::ssize_t num_states,
+                    std::initializer_list<py::ssize_t> shape) {
+    if (!given) return;
+    if (py::ssize_t(given->size()) != num_states)
+        throw py::value_error(std::string(names[2]) + ": expected " + std::to_string(num_states) +
+                              " state tensors, got " + std::to_string(given->size()));
+    for (py::ssize_t k = 0; k < num_states; ++k)
+        if ((*given)[k]) {
+            require_shape<S>(names[std::min<py::ssize_t>(k, 2)], *(*given)[k], shape);
+            out[k] = (*given)[k]->data();
+        }
 }
 
 // A Recurrent<S> guarded by a mutex: Python threads may share a layer while the GIL is released.
@@ -114,7 +134,7 @@ void bind_layer(py::module_& m, const char* name) {
         // forward(x, state0=None, lengths=None, training=True) -> (y, [state_n, ...]): state0 is None or a
         // sequence of num_states arrays [L*D, B, H] (each may be None), h first.
         .def("forward",
-             [](L& self, Array<S> x, std::optional<std::vector<std::optional<Array<S>>>> state0,
+             [](L& self, Array<S> x, States<S> state0,
                 std::optional<py::array_t<int, py::array::c_style | py::array::forcecast>> lengths,
                 bool training) {
                  const auto& c = self.net.config();
@@ -127,16 +147,7 @@ void bind_layer(py::module_& m, const char* name) {
                  if (T < 1 || B < 1 || T > (1 << 30) || B > (1 << 30) || T * B >= (py::ssize_t(1) << 31))
                      throw py::value_error("x: expected T, B >= 1 and T*B below 2^31, got " + shape_str(x));
                  const S* init[rnnkit::kMaxStates] = {};
-                 if (state0) {
-                     if (py::ssize_t(state0->size()) != NS)
-                         throw py::value_error("state: expected " + std::to_string(NS) + " state tensors, got " +
-                                               std::to_string(state0->size()));
-                     for (py::ssize_t k = 0; k < NS; ++k)
-                         if ((*state0)[k]) {
-                             require_shape<S>(k == 0 ? "h0" : k == 1 ? "c0" : "state0", *(*state0)[k], {LD, B, H});
-                             init[k] = (*state0)[k]->data();
-                         }
-                 }
+                 state_pointers<S>(init, state0, {"h0", "c0", "state0"}, NS, {LD, B, H});
                  if (lengths && (lengths->ndim() != 1 || lengths->shape(0) != B))
                      throw py::value_error("lengths: expected shape (" + std::to_string(B) + ",), got " +
                                            shape_str(*lengths));
@@ -159,7 +170,7 @@ void bind_layer(py::module_& m, const char* name) {
              py::arg("training") = true)
         // backward(dy, dstate_n=None) -> (dx, [dstate0, ...]), dstate_n like forward's state0.
         .def("backward",
-             [](L& self, Array<S> dy, std::optional<std::vector<std::optional<Array<S>>>> dstate_n) {
+             [](L& self, Array<S> dy, States<S> dstate_n) {
                  const auto& c = self.net.config();
                  if (self.net.tape_size() == 0)
                      throw std::logic_error(
@@ -170,16 +181,7 @@ void bind_layer(py::module_& m, const char* name) {
                  const py::ssize_t LD = py::ssize_t(c.num_layers) * D;
                  require_shape<S>("dy", dy, {T, B, D * H});
                  const S* dn[rnnkit::kMaxStates] = {};
-                 if (dstate_n) {
-                     if (py::ssize_t(dstate_n->size()) != NS)
-                         throw py::value_error("dstate: expected " + std::to_string(NS) + " state gradients, got " +
-                                               std::to_string(dstate_n->size()));
-                     for (py::ssize_t k = 0; k < NS; ++k)
-                         if ((*dstate_n)[k]) {
-                             require_shape<S>(k == 0 ? "dh_n" : k == 1 ? "dc_n" : "dstate_n", *(*dstate_n)[k], {LD, B, H});
-                             dn[k] = (*dstate_n)[k]->data();
-                         }
-                 }
+                 state_pointers<S>(dn, dstate_n, {"dh_n", "dc_n", "dstate_n"}, NS, {LD, py::ssize_t(B), H});
                  Array<S> dx({py::ssize_t(T), py::ssize_t(B), py::ssize_t(c.input_size)});
                  std::vector<Array<S>> initials;
                  S* d0[rnnkit::kMaxStates] = {};

@@ -165,24 +165,20 @@ TensorFile read_tensor_file(const std::string& path) {
 void write_tensor_file(const std::string& path, TensorFile file) {
     file.metadata["rnnkit.format"] = "1";
     file.metadata["rnnkit.crc32"] = rnnkit_checksum(file);
-    std::string header = "{";
+    json::Writer w;
+    w.begin_object();
     std::uint64_t offset = 0;
     for (const auto& kv : file.tensors) {
-        std::string shape = "[";
-        for (std::size_t i = 0; i < kv.second.shape.size(); ++i)
-            shape += (i ? "," : "") + std::to_string(kv.second.shape[i]);
-        header += json::quote(kv.first) + ":{\"dtype\":" + json::quote(kv.second.dtype) + ",\"shape\":" + shape +
-                  "],\"data_offsets\":[" + std::to_string(offset) + "," +
-                  std::to_string(offset + kv.second.bytes.size()) + "]},";
+        w.key(kv.first).begin_object().key("dtype").value(kv.second.dtype).key("shape").begin_array();
+        for (auto d : kv.second.shape) w.value(std::int64_t(d));
+        w.end_array().key("data_offsets").begin_array().value(std::uint64_t(offset));
         offset += kv.second.bytes.size();
+        w.value(std::uint64_t(offset)).end_array().end_object();
     }
-    header += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& kv : file.metadata) {
-        header += (first ? "" : ",") + json::quote(kv.first) + ":" + json::quote(kv.second);
-        first = false;
-    }
-    header += "}}";
+    w.key("__metadata__").begin_object();
+    for (const auto& kv : file.metadata) w.key(kv.first).value(kv.second);
+    w.end_object().end_object();
+    std::string header = w.str();
     while ((8 + header.size()) % 8) header += ' ';
 
     std::string tmp = path + ".tmp-XXXXXX";
