@@ -38,3 +38,15 @@ def test_forcing_a_variant_this_build_lacks_is_a_clear_error_or_loads_it():
             assert result.stdout.strip() == f"rnnkit._core_{isa}"
         else:
             assert f"RNNKIT_ISA={isa}" in result.stderr and "RNNKIT_NATIVE=OFF" in result.stderr
+
+
+def test_forcing_a_variant_this_cpu_lacks_raises_instead_of_crashing():
+    from rnnkit import _backend
+    lacking = [isa for isa in ("avx2", "avx512") if not _backend._NEEDS[isa] <= _backend._cpu_flags()]
+    if not lacking:
+        import pytest
+        pytest.skip("this CPU runs every variant")
+    for isa in lacking:
+        result = run("import rnnkit", isa)
+        assert result.returncode == 1, f"RNNKIT_ISA={isa}: exit status {result.returncode} (negative: a signal)"
+        assert f"RNNKIT_ISA={isa}: this CPU lacks" in result.stderr

@@ -32,6 +32,11 @@ def _load():
     if forced and forced not in ("baseline", "avx2", "avx512"):
         raise ImportError(f"RNNKIT_ISA: expected 'baseline', 'avx2' or 'avx512', got {forced!r}")
     flags = _cpu_flags()
+    if forced in _NEEDS and flags and not _NEEDS[forced] <= flags:
+        # importing it would stop the interpreter with an illegal instruction, not raise
+        raise ImportError(f"RNNKIT_ISA={forced}: this CPU lacks {sorted(_NEEDS[forced] - flags)}; unset RNNKIT_ISA "
+                          "or pick a variant this CPU runs (a build with RNNKIT_NATIVE=OFF carries baseline, avx2 "
+                          "and avx512)")
     candidates = [forced] if forced else [isa for isa in ("avx512", "avx2") if _NEEDS[isa] <= flags]
     for isa in candidates:
         if isa == "baseline":
