@@ -11,6 +11,7 @@ from .cells import GRUCell, LSTMCell, RNNCell
 from .io import ModelFileError, load, load_checkpoint, load_metadata, save, save_checkpoint
 from .layers import GRU, LSTM, RNN
 from .model import EarlyStopping, Sequential, clip_grad_norm, clip_grad_value
+from .module import Module, layer_class, registry
 from .nn import Dense, Dropout, Embedding, LastStep
 
 __version__ = _core.__version__
@@ -18,7 +19,8 @@ __version__ = _core.__version__
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
            "Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
-           "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "__version__"]
+           "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",
+           "registry", "layer_class", "__version__"]
 
 
 def set_num_threads(n: int) -> None:

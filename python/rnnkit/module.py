@@ -75,6 +75,11 @@ class Module:
     # The layer's float dtype, or None for layers that take whatever comes (LastStep).
     dtype: np.dtype | None = None
 
+    @staticmethod
+    def registry() -> dict:
+        """Layer class name -> class for every registered layer (the same as rnnkit.registry())."""
+        return registry()
+
     def __init_subclass__(cls, register: bool = True, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if register and not cls.__name__.startswith("_"):
