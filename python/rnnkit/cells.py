@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _docs
 from ._checks import flag, float_array, positive_int, seed_value, state_pair
 from ._params import CoreModule
 from .layers import _check_nonlinearity
@@ -67,23 +68,14 @@ class _Cell(CoreModule):
 
 
 class LSTMCell(_Cell):
-    """One LSTM step; `peephole=True` adds the (3, H) parameter `weight_peephole` (rows i, f, o).
+    __doc__ = _docs.document("""
+        One LSTM step; `peephole=True` adds the (3, H) parameter `weight_peephole` (rows i, f, o).
 
-    The math of rnnkit.LSTM for one step. Call: `h, c = cell(x, state=None, training=True)`;
-    `dx, (dh, dc) = cell.backward((dh, dc))`.
-
-    Args:
-        input_size: features of x (I).
-        hidden_size: features of the hidden state h and cell state c (H).
-        bias: whether the cell has the biases bias_ih and bias_hh, default True.
-        peephole: add the peephole weights weight_peephole (Gers & Schmidhuber 2000), default False.
-        seed: non-negative integer below 2**64 that fixes the initial weights (torch's U(-1/sqrt(H), 1/sqrt(H)));
-            default None draws fresh OS entropy.
-        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
-            'float32'.
-        backend: where the step runs: 'cpu' or 'reference' (plain loops written from the formulas, for checking),
-            default 'cpu'.
-    """
+        The math of rnnkit.LSTM for one step. Call: `h, c = cell(x, state=None, training=True)`;
+        `dx, (dh, dc) = cell.backward((dh, dc))`.
+        """, _docs.insert_after(_docs.CELL_NAMES, "bias", "peephole"), **_docs.CELL_ARGS,
+        hidden_size="features of the hidden state h and cell state c (H).",
+        peephole="add the peephole weights weight_peephole (Gers & Schmidhuber 2000), default False.")
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, peephole: bool = False,
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
@@ -124,23 +116,13 @@ class _SingleStateCell(_Cell):
 
 
 class GRUCell(_SingleStateCell):
-    """One GRU step (gates r, z, n); see rnnkit.GRU for `linear_before_reset`.
+    __doc__ = _docs.document("""
+        One GRU step (gates r, z, n); see rnnkit.GRU for `linear_before_reset`.
 
-    Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
-
-    Args:
-        input_size: features of x (I).
-        hidden_size: features of the hidden state h (H).
-        bias: whether the cell has the biases bias_ih and bias_hh, default True.
-        linear_before_reset: True (torch, cuDNN) applies the reset gate after the recurrent product, False (Cho et
-            al. 2014) before it; default True.
-        seed: non-negative integer below 2**64 that fixes the initial weights (torch's U(-1/sqrt(H), 1/sqrt(H)));
-            default None draws fresh OS entropy.
-        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
-            'float32'.
-        backend: where the step runs: 'cpu' or 'reference' (plain loops written from the formulas, for checking),
-            default 'cpu'.
-    """
+        Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
+        """, _docs.insert_after(_docs.CELL_NAMES, "bias", "linear_before_reset"), **_docs.CELL_ARGS,
+        linear_before_reset="True (torch, cuDNN) applies the reset gate after the recurrent product, False (Cho et "
+                            "al. 2014) before it; default True.")
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, linear_before_reset: bool = True,
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
@@ -153,22 +135,12 @@ class GRUCell(_SingleStateCell):
 
 
 class RNNCell(_SingleStateCell):
-    """One simple-RNN step, tanh or relu: h = act(W x + b_ih + R h_prev + b_hh).
+    __doc__ = _docs.document("""
+        One simple-RNN step, tanh or relu: h = act(W x + b_ih + R h_prev + b_hh).
 
-    Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
-
-    Args:
-        input_size: features of x (I).
-        hidden_size: features of the hidden state h (H).
-        bias: whether the cell has the biases bias_ih and bias_hh, default True.
-        nonlinearity: the activation act, 'tanh' or 'relu', default 'tanh'.
-        seed: non-negative integer below 2**64 that fixes the initial weights (torch's U(-1/sqrt(H), 1/sqrt(H)));
-            default None draws fresh OS entropy.
-        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
-            'float32'.
-        backend: where the step runs: 'cpu' or 'reference' (plain loops written from the formulas, for checking),
-            default 'cpu'.
-    """
+        Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
+        """, _docs.insert_after(_docs.CELL_NAMES, "bias", "nonlinearity"), **_docs.CELL_ARGS,
+        nonlinearity="the activation act, 'tanh' or 'relu', default 'tanh'.")
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, nonlinearity: str = "tanh",
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:

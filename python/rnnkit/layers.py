@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _docs
 from ._backend import core as _core
 from ._checks import (flag, float_array, lengths_array, non_negative, positive_int, probability, seed_value,
                       shape_str, state_pair)
@@ -189,43 +190,19 @@ class _TwoState(_Recurrent):
 
 
 class LSTM(_TwoState):
-    """Long short-term memory with forget gate; `peephole=True` adds Gers & Schmidhuber (2000) peepholes.
+    __doc__ = _docs.document("""
+        Long short-term memory with forget gate; `peephole=True` adds Gers & Schmidhuber (2000) peepholes.
 
-    i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = tanh(W_g x + R_g h + b_g)
-    c = f c_prev + i g                          o = σ(W_o x + R_o h + b_o [+ p_o c])          h = o tanh(c)
-    Peephole weights are the extra parameters `weight_peephole_l{k}[_reverse]`, shape (3, H), rows i, f, o.
-    Call: `y, (h_n, c_n) = lstm(x, state=None, lengths=None, training=True)`; `lstm.backward(dy, dstate=None)`.
-
-    Args:
-        input_size: features per step of x (I).
-        hidden_size: features of the hidden state h and cell state c (H).
-        num_layers: stacked layers (L), default 1; layer k > 0 reads layer k - 1's outputs.
-        bias: whether the layer has the biases bias_ih_l{k} and bias_hh_l{k}, default True.
-        batch_first: x and y are (B, T, ·) instead of (T, B, ·), default False; states stay (L*D, B, H).
-        dropout: probability of zeroing each output of a layer before the next layer reads it (inverted dropout,
-            training only, none after the last layer, as torch), default 0.0.
-        bidirectional: add a reverse-time direction (D = 2) whose outputs are concatenated, default False.
-        peephole: add the peephole weights (see above), default False.
-        seed: non-negative integer below 2**64 that fixes the initial weights and the dropout masks; default None
-            draws fresh OS entropy.
-        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
-            'float32'.
-        recurrent_dropout: probability of zeroing each unit of h_prev where it enters the gates, one mask per
-            sequence kept over all steps (Gal & Ghahramani 2016, Keras's recurrent_dropout), training only;
-            default 0.0.
-        l1: coefficient of the L1 penalty l1 Σ|w| on the weights (not biases) that regularize() and fit add,
-            default 0.0.
-        l2: coefficient of the L2 penalty l2 Σ w² on the weights (not biases), default 0.0.
-        kernel_init: initialisation of weight_ih: 'uniform' (torch's U(-1/sqrt(H), 1/sqrt(H))) or 'glorot_uniform'
-            (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
-        recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
-            block per gate, Keras's default), default 'uniform'.
-        forget_bias: default None keeps torch's uniform biases; a number v sets every bias to zero except the
-            forget gate's bias_ih = v (Keras's unit_forget_bias is v = 1.0). Needs bias=True.
-        backend: where the sequence loops run: 'cpu' (a team of threads that own hidden units, packed weights)
-            or 'reference' (plain single-threaded loops written from the formulas: slow, the oracle the fast path
-            is tested against), default 'cpu'.
-    """
+        i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = tanh(W_g x + R_g h + b_g)
+        c = f c_prev + i g                          o = σ(W_o x + R_o h + b_o [+ p_o c])          h = o tanh(c)
+        Peephole weights are the extra parameters `weight_peephole_l{k}[_reverse]`, shape (3, H), rows i, f, o.
+        Call: `y, (h_n, c_n) = lstm(x, state=None, lengths=None, training=True)`; `lstm.backward(dy, dstate=None)`.
+        """, _docs.insert_after(_docs.insert_after(_docs.LAYER_ARGS, "bidirectional", "peephole"), "recurrent_init",
+                                "forget_bias"),
+        hidden_size="features of the hidden state h and cell state c (H).",
+        peephole="add the peephole weights (see above), default False.",
+        forget_bias="default None keeps torch's uniform biases; a number v sets every bias to zero except the forget "
+                    "gate's bias_ih = v (Keras's unit_forget_bias is v = 1.0). Needs bias=True.")
 
     _kind = "lstm"
     _has_cell_state = True
@@ -266,41 +243,15 @@ class _SingleState(_Recurrent):
 
 
 class GRU(_SingleState):
-    """Gated recurrent unit, gates r, z, n as in torch.nn.GRU.
+    __doc__ = _docs.document("""
+        Gated recurrent unit, gates r, z, n as in torch.nn.GRU.
 
-    r = σ(W_r x + b_ir + R_r h + b_hr)    z = σ(W_z x + b_iz + R_z h + b_hz)    h' = (1 - z) n + z h
-    linear_before_reset=True (torch, cuDNN):   n = tanh(W_n x + b_in + r (R_n h + b_hn))
-    linear_before_reset=False (Cho et al.):    n = tanh(W_n x + b_in + R_n (r h) + b_hn)
-    Call: `y, h_n = gru(x, h0=None, lengths=None, training=True)`; `gru.backward(dy, dh_n=None)`.
-
-    Args:
-        input_size: features per step of x (I).
-        hidden_size: features of the hidden state h (H).
-        num_layers: stacked layers (L), default 1; layer k > 0 reads layer k - 1's outputs.
-        bias: whether the layer has the biases bias_ih_l{k} and bias_hh_l{k}, default True.
-        batch_first: x and y are (B, T, ·) instead of (T, B, ·), default False; states stay (L*D, B, H).
-        dropout: probability of zeroing each output of a layer before the next layer reads it (inverted dropout,
-            training only, none after the last layer, as torch), default 0.0.
-        bidirectional: add a reverse-time direction (D = 2) whose outputs are concatenated, default False.
-        seed: non-negative integer below 2**64 that fixes the initial weights and the dropout masks; default None
-            draws fresh OS entropy.
-        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
-            'float32'.
-        linear_before_reset: the candidate n as above: True (torch, cuDNN) or False (Cho et al. 2014), default True.
-        recurrent_dropout: probability of zeroing each unit of h_prev where it enters the gates, one mask per
-            sequence kept over all steps (Gal & Ghahramani 2016, Keras's recurrent_dropout), training only;
-            default 0.0.
-        l1: coefficient of the L1 penalty l1 Σ|w| on the weights (not biases) that regularize() and fit add,
-            default 0.0.
-        l2: coefficient of the L2 penalty l2 Σ w² on the weights (not biases), default 0.0.
-        kernel_init: initialisation of weight_ih: 'uniform' (torch's U(-1/sqrt(H), 1/sqrt(H))) or 'glorot_uniform'
-            (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
-        recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
-            block per gate, Keras's default), default 'uniform'.
-        backend: where the sequence loops run: 'cpu' (a team of threads that own hidden units, packed weights)
-            or 'reference' (plain single-threaded loops written from the formulas: slow, the oracle the fast path
-            is tested against), default 'cpu'.
-    """
+        r = σ(W_r x + b_ir + R_r h + b_hr)    z = σ(W_z x + b_iz + R_z h + b_hz)    h' = (1 - z) n + z h
+        linear_before_reset=True (torch, cuDNN):   n = tanh(W_n x + b_in + r (R_n h + b_hn))
+        linear_before_reset=False (Cho et al.):    n = tanh(W_n x + b_in + R_n (r h) + b_hn)
+        Call: `y, h_n = gru(x, h0=None, lengths=None, training=True)`; `gru.backward(dy, dh_n=None)`.
+        """, _docs.insert_after(_docs.LAYER_ARGS, "dtype", "linear_before_reset"),
+        linear_before_reset="the candidate n as above: True (torch, cuDNN) or False (Cho et al. 2014), default True.")
 
     _kind = "gru"
 
@@ -326,38 +277,12 @@ class GRU(_SingleState):
 
 
 class RNN(_SingleState):
-    """Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu.
+    __doc__ = _docs.document("""
+        Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu.
 
-    Call: `y, h_n = rnn(x, h0=None, lengths=None, training=True)`; `rnn.backward(dy, dh_n=None)`.
-
-    Args:
-        input_size: features per step of x (I).
-        hidden_size: features of the hidden state h (H).
-        num_layers: stacked layers (L), default 1; layer k > 0 reads layer k - 1's outputs.
-        nonlinearity: the activation act, 'tanh' or 'relu', default 'tanh'.
-        bias: whether the layer has the biases bias_ih_l{k} and bias_hh_l{k}, default True.
-        batch_first: x and y are (B, T, ·) instead of (T, B, ·), default False; states stay (L*D, B, H).
-        dropout: probability of zeroing each output of a layer before the next layer reads it (inverted dropout,
-            training only, none after the last layer, as torch), default 0.0.
-        bidirectional: add a reverse-time direction (D = 2) whose outputs are concatenated, default False.
-        seed: non-negative integer below 2**64 that fixes the initial weights and the dropout masks; default None
-            draws fresh OS entropy.
-        dtype: 'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default
-            'float32'.
-        recurrent_dropout: probability of zeroing each unit of h_prev where it enters the recurrence, one mask per
-            sequence kept over all steps (Gal & Ghahramani 2016, Keras's recurrent_dropout), training only;
-            default 0.0.
-        l1: coefficient of the L1 penalty l1 Σ|w| on the weights (not biases) that regularize() and fit add,
-            default 0.0.
-        l2: coefficient of the L2 penalty l2 Σ w² on the weights (not biases), default 0.0.
-        kernel_init: initialisation of weight_ih: 'uniform' (torch's U(-1/sqrt(H), 1/sqrt(H))) or 'glorot_uniform'
-            (U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.
-        recurrent_init: initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H)
-            matrix, Keras's default), default 'uniform'.
-        backend: where the sequence loops run: 'cpu' (a team of threads that own hidden units, packed weights)
-            or 'reference' (plain single-threaded loops written from the formulas: slow, the oracle the fast path
-            is tested against), default 'cpu'.
-    """
+        Call: `y, h_n = rnn(x, h0=None, lengths=None, training=True)`; `rnn.backward(dy, dh_n=None)`.
+        """, _docs.insert_after(_docs.LAYER_ARGS, "num_layers", "nonlinearity"),
+        nonlinearity="the activation act, 'tanh' or 'relu', default 'tanh'.")
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -395,11 +320,12 @@ def _layers_of_registered_cells() -> dict:
         def __init__(self, input_size, hidden_size, num_layers=1, _kind=cell["name"], **kwargs):
             _Recurrent.__init__(self, input_size, hidden_size, num_layers, kind=_kind, **kwargs)
 
-        doc = (f"{name}: the registered cell kind {cell['name']!r}: {cell['summary']}.\n\n"
-               f"    Parameters (per layer k and direction): "
-               f"{', '.join(p['name'] for p in cell['params'])}; {cell['gates']} gate blocks of H rows.\n"
-               f"    Arguments as rnnkit.RNN's (input_size, hidden_size, num_layers, bias, batch_first, dropout,\n"
-               f"    bidirectional, seed, dtype, recurrent_dropout, l1, l2, kernel_init, recurrent_init, backend).\n")
+        doc = _docs.document(f"""
+            {name}: the registered cell kind {cell['name']!r}: {cell['summary']}.
+
+            Parameters per layer k and direction: {', '.join(p['name'] for p in cell['params'])}; {cell['gates']}
+            gate blocks of H rows.
+            """, _docs.LAYER_ARGS)
         made[name] = type(name, (base,), {"_kind": cell["name"], "__init__": __init__, "__doc__": doc,
                                           "__module__": __name__, "__qualname__": name})
     return made

@@ -1,0 +1,65 @@
+"""The constructor arguments the recurrent layers and cells share, described once; each class's docstring is
+its own summary plus these entries (with the class's own wording where it differs), so help() on any of them
+lists every argument."""
+from __future__ import annotations
+
+import textwrap
+
+ARGS = {
+    "input_size": "features per step of x (I).",
+    "hidden_size": "features of the hidden state h (H).",
+    "num_layers": "stacked layers (L), default 1; layer k > 0 reads layer k - 1's outputs.",
+    "bias": "whether the layer has the biases bias_ih_l{k} and bias_hh_l{k}, default True.",
+    "batch_first": "x and y are (B, T, ·) instead of (T, B, ·), default False; states stay (L*D, B, H).",
+    "dropout": "probability of zeroing each output of a layer before the next layer reads it (inverted dropout, "
+               "training only, none after the last layer, as torch), default 0.0.",
+    "bidirectional": "add a reverse-time direction (D = 2) whose outputs are concatenated, default False.",
+    "seed": "non-negative integer below 2**64 that fixes the initial weights and the dropout masks; default None "
+            "draws fresh OS entropy.",
+    "dtype": "'float32' or 'float64' (or np.float32 / np.float64) for parameters, inputs and outputs, default "
+             "'float32'.",
+    "recurrent_dropout": "probability of zeroing each unit of h_prev where it enters the recurrence, one mask per "
+                         "sequence kept over all steps (Gal & Ghahramani 2016, Keras's recurrent_dropout), training "
+                         "only; default 0.0.",
+    "l1": "coefficient of the L1 penalty l1 Σ|w| on the weights (not biases) that regularize() and fit add, "
+          "default 0.0.",
+    "l2": "coefficient of the L2 penalty l2 Σ w² on the weights (not biases), default 0.0.",
+    "kernel_init": "initialisation of weight_ih: 'uniform' (torch's U(-1/sqrt(H), 1/sqrt(H))) or 'glorot_uniform' "
+                   "(U(±sqrt(6 / (fan_in + fan_out))), Keras's default), default 'uniform'.",
+    "recurrent_init": "initialisation of weight_hh: 'uniform' (as torch) or 'orthogonal' (an orthogonal (H, H) "
+                      "block per gate, Keras's default), default 'uniform'.",
+    "backend": "where the sequence loops run: 'cpu' (a team of threads that own hidden units, packed weights) or "
+               "'reference' (plain single-threaded loops written from the formulas: slow, the oracle the fast path "
+               "is tested against), default 'cpu'.",
+}
+
+# The arguments of every recurrent layer, in constructor order (a class adds its own where its signature has them).
+LAYER_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional", "seed",
+              "dtype", "recurrent_dropout", "l1", "l2", "kernel_init", "recurrent_init", "backend")
+
+# A single-step cell's wording where it differs from a layer's.
+CELL_ARGS = {
+    "input_size": "features of x (I).",
+    "bias": "whether the cell has the biases bias_ih and bias_hh, default True.",
+    "seed": "non-negative integer below 2**64 that fixes the initial weights (torch's U(-1/sqrt(H), 1/sqrt(H))); "
+            "default None draws fresh OS entropy.",
+    "backend": "where the step runs: 'cpu' or 'reference' (plain loops written from the formulas, for checking), "
+               "default 'cpu'.",
+}
+CELL_NAMES = ("input_size", "hidden_size", "bias", "seed", "dtype", "backend")
+
+
+def document(summary: str, names, **own) -> str:
+    """summary, then an "Args:" section with an entry per name: own[name] if given, else ARGS[name]."""
+    lines = [textwrap.dedent(summary).strip("\n"), "", "Args:"]
+    for name in names:
+        lines += textwrap.wrap(f"{name}: {own.get(name, ARGS.get(name))}", width=116, initial_indent="    ", break_on_hyphens=False,
+                               subsequent_indent="        ")
+    return "\n".join(lines) + "\n"
+
+
+def insert_after(names, anchor: str, *added) -> tuple:
+    """names with `added` placed right after `anchor` (a class's own arguments in its constructor order)."""
+    names = list(names)
+    at = names.index(anchor) + 1
+    return tuple(names[:at] + list(added) + names[at:])
