@@ -36,8 +36,6 @@ S* optional_data(py::object o, const char* name, std::size_t n) {
 
 bool is_double(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
 
-rnnkit::Activation parse_activation(const std::string& name) { return rnnkit::parse_activation(name); }
-
 // Calls body.template operator()<S>() with S the dtype of `like` (float32 or float64).
 template <class Body>
 auto dispatch(const py::array& like, Body&& body) {
@@ -58,7 +56,7 @@ void bind_training(py::module_& m) {
             S* px = data<S>(x, "x", std::size_t(N) * I);
             S* pW = data<S>(W, "weight", std::size_t(O) * I);
             S* pb = optional_data<S>(b, "bias", std::size_t(O));
-            const auto a = parse_activation(act);
+            const auto a = rnnkit::parse_activation(act);
             py::gil_scoped_release release;
             rnnkit::dense_forward<S>(py_, px, pW, pb, N, I, O, a);
         });
@@ -74,7 +72,7 @@ void bind_training(py::module_& m) {
             S* py_ = data<S>(y, "y", std::size_t(N) * O);
             S* px = data<S>(x, "x", std::size_t(N) * I);
             S* pW = data<S>(W, "weight", std::size_t(O) * I);
-            const auto a = parse_activation(act);
+            const auto a = rnnkit::parse_activation(act);
             py::gil_scoped_release release;
             rnnkit::dense_backward<S>(pdx, pdW, pdb, pdy, py_, px, pW, N, I, O, a);
         });

@@ -7,6 +7,7 @@
 
 #include "io/json.hpp"
 #include "io/tensor_file.hpp"
+#include "model/stack.hpp"
 #include "rnnkit/model.hpp"
 
 namespace rnnkit {
@@ -35,7 +36,7 @@ Model Model::load(const std::string& path) {
             const std::string& cls = layers[i].at("class", where).as_string(where + ".class");
             const json::Value& config = layers[i].at("config", where);
             if (config.type != json::Value::Type::Object) fail(where + ".config: expected an object");
-            model.add_layer(cls, json::dump(config));
+            model.layers_->add(cls, config);
         }
         model.output_size();  // every layer's input fits the one before it
     } catch (const std::invalid_argument& e) {

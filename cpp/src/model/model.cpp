@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "io/json.hpp"
-#include "model/layers.hpp"
+#include "model/stack.hpp"
 
 namespace rnnkit {
 inline namespace v0 {
@@ -14,18 +14,12 @@ inline namespace v0 {
 using detail::Flow;
 using detail::ModelLayer;
 
-struct Model::Layers {
-    detail::LayerStack stack;
-};
-
 Model::Model() : layers_(std::make_unique<Layers>()) {}
 Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
-namespace {
-
-void push(detail::LayerStack& stack, std::unique_ptr<ModelLayer> layer) {
+void Model::Layers::push(std::unique_ptr<ModelLayer> layer) {
     if (layer->takes_tokens() && !stack.empty())
         throw std::invalid_argument("Embedding: only supported as the first layer");
     if (layer->is_recurrent())
@@ -35,30 +29,31 @@ void push(detail::LayerStack& stack, std::unique_ptr<ModelLayer> layer) {
     stack.push_back(std::move(layer));
 }
 
-}  // namespace
+void Model::Layers::add(const std::string& class_name, const json::Value& config) {
+    if (config.type != json::Value::Type::Object)
+        throw std::invalid_argument(class_name + ": config must be a JSON object");
+    const std::string where = "layer " + std::to_string(stack.size()) + " (" + class_name + ")";
+    push(detail::layer_kind(class_name).from_config(class_name, config, where, stack));
+}
 
 void Model::add_recurrent(const LayerConfig& config, bool batch_first) {
-    push(layers_->stack, detail::make_recurrent(config, batch_first));
+    layers_->push(detail::make_recurrent(config, batch_first));
 }
 
 void Model::add_dense(int in_features, int out_features, Activation activation, bool bias, std::uint64_t seed) {
-    push(layers_->stack, detail::make_dense(in_features, out_features, activation, bias, seed));
+    layers_->push(detail::make_dense(in_features, out_features, activation, bias, seed));
 }
 
 void Model::add_embedding(int num_embeddings, int embedding_dim, std::uint64_t seed) {
-    push(layers_->stack, detail::make_embedding(num_embeddings, embedding_dim, seed));
+    layers_->push(detail::make_embedding(num_embeddings, embedding_dim, seed));
 }
 
-void Model::add_dropout(double p) { push(layers_->stack, detail::make_dropout(p)); }
+void Model::add_dropout(double p) { layers_->push(detail::make_dropout(p)); }
 
-void Model::add_last_step() { push(layers_->stack, detail::make_last_step(layers_->stack)); }
+void Model::add_last_step() { layers_->push(detail::make_last_step(layers_->stack)); }
 
 void Model::add_layer(const std::string& class_name, const std::string& config_json) {
-    const json::Value config = json::parse(config_json);
-    if (config.type != json::Value::Type::Object)
-        throw std::invalid_argument(class_name + ": config must be a JSON object");
-    const std::string where = "layer " + std::to_string(layers_->stack.size()) + " (" + class_name + ")";
-    push(layers_->stack, detail::layer_kind(class_name).from_config(class_name, config, where, layers_->stack));
+    layers_->add(class_name, json::parse(config_json));
 }
 
 std::vector<std::string> Model::layer_classes() {

@@ -36,7 +36,6 @@ struct States {
     States(P const* given, int n) {
         for (int k = 0; given && k < n; ++k) at[k] = given[k];
     }
-    P operator[](int k) const { return at[k]; }
 };
 
 }  // namespace detail

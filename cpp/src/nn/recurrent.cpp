@@ -181,8 +181,7 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
         for (int t0 = 0; t0 < T; t0 += C) {
             const int n = std::min(C, T - t0);
             for (int b = 0; b < int(local.size()); ++b) local[b] = std::min(lengths[b] - t0, n);
-            const S* const* from = const_cast<const S* const*>(cur.at);
-            forward_checked(y + std::size_t(t0) * BH, next.at, x + std::size_t(t0) * B * I, from,
+            forward_checked(y + std::size_t(t0) * BH, next.at, x + std::size_t(t0) * B * I, cur.at,
                             lengths ? local.data() : nullptr, n, B, false);
             std::swap(cur, next);
         }

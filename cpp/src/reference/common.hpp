@@ -52,6 +52,38 @@ inline void input_grads(const SeqBackward<S>& a, const S* dG, int ld, int G) {
     }
 }
 
+// Step t's gradient w.r.t. h_prev through R: dh_prev = (dG_t R) * hmask for the rows still running at t, dh
+// itself for the rows that ended (their state passed through).   dG_t: [B, G] (row stride ldg); R: [G, H].
+template <class S>
+inline void recurrent_state_grad(S* dh_prev, const S* dh, const S* dG_t, int ldg, const S* R, int G, int B, int H,
+                                 int t, const int* lengths, const S* hmask) {
+    for (int b = 0; b < B; ++b)
+        for (int j = 0; j < H; ++j) {
+            const std::size_t k = std::size_t(b) * H + j;
+            if (lengths && t >= lengths[b]) {
+                dh_prev[k] = dh[k];
+                continue;
+            }
+            S acc = 0;
+            for (int q = 0; q < G; ++q) acc += dG_t[std::size_t(b) * ldg + q] * R[std::size_t(q) * H + j];
+            dh_prev[k] = hmask ? acc * hmask[k] : acc;
+        }
+}
+
+// Step t's recurrent weight gradients for N rows of R: dR[N, H] += dG_t^T X, db[N] += Σ_b dG_t (db may be
+// nullptr).   dG_t: [B, N] (row stride ldg); X: [B, H] (row stride ldx), what those rows of R multiplied.
+template <class S>
+inline void add_recurrent_grads(S* dR, S* db, const S* dG_t, int ldg, const S* X, int ldx, int B, int N, int H) {
+    for (int b = 0; b < B; ++b) {
+        const S* dg = dG_t + std::size_t(b) * ldg;
+        const S* x = X + std::size_t(b) * ldx;
+        for (int m = 0; m < N; ++m) {
+            for (int j = 0; j < H; ++j) dR[std::size_t(m) * H + j] += dg[m] * x[j];
+            if (db) db[m] += dg[m];
+        }
+    }
+}
+
 }  // namespace reference
 }  // namespace detail
 }  // namespace v0

@@ -120,19 +120,12 @@ void gru_backward(const SeqBackward<S>& a) {
     input_grads(a, dG.data(), LD, G);
     for (int t = 0; t < T; ++t) {
         recurrent_input(h_rec.data(), a.state[0] + (t + (a.reverse ? 1 : 0)) * BH, a.hmask, BH);
-        for (int b = 0; b < B; ++b) {
-            const S* dg = dG.data() + (std::size_t(t) * B + b) * LD;
-            const S* q = a.gates + (std::size_t(t) * B + b) * LD + 3 * H;
-            const S* hr = h_rec.data() + std::size_t(b) * H;
-            for (int m = 0; m < 2 * H; ++m) {  // dR_rz += [dr' dz']^T h_rec
-                for (int j = 0; j < H; ++j) a.dR[std::size_t(m) * H + j] += dg[m] * hr[j];
-                if (a.dbR) a.dbR[m] += dg[m];
-            }
-            for (int m = 0; m < H; ++m) {  // dR_n += dq^T (h_rec or q)
-                for (int j = 0; j < H; ++j) a.dR[std::size_t(2 * H + m) * H + j] += dg[3 * H + m] * (lbr ? hr[j] : q[j]);
-                if (a.dbR) a.dbR[2 * H + m] += dg[3 * H + m];
-            }
-        }
+        const S* dG_t = dG.data() + std::size_t(t) * B * LD;
+        const S* q = a.gates + std::size_t(t) * B * LD + 3 * H;
+        // dR_rz += [dr' dz']^T h_rec;  dR_n += dq^T (h_rec, or q = r h_rec without linear_before_reset)
+        add_recurrent_grads(a.dR, a.dbR, dG_t, LD, h_rec.data(), H, B, 2 * H, H);
+        add_recurrent_grads(a.dR + std::size_t(2) * H * H, a.dbR ? a.dbR + 2 * H : nullptr, dG_t + 3 * H, LD,
+                            lbr ? h_rec.data() : q, lbr ? H : LD, B, H, H);
     }
 }
 

@@ -84,16 +84,8 @@ void lstm_backward(const SeqBackward<S>& a) {
                 dg[j] = dip, dg[H + j] = dfp, dg[2 * H + j] = dzp, dg[3 * H + j] = dop;
             }
         }
-        // dh_prev = (dG R) * hmask for running rows; dh itself for ended ones
-        const S* dg_t = dG.data() + std::size_t(st.t) * B * G;
-        for (int b = 0; b < B; ++b)
-            for (int j = 0; j < H; ++j) {
-                const std::size_t k = std::size_t(b) * H + j;
-                if (a.lengths && st.t >= a.lengths[b]) { dh_prev[k] = dh[k]; continue; }
-                S acc = 0;
-                for (int q = 0; q < G; ++q) acc += dg_t[std::size_t(b) * G + q] * a.R[std::size_t(q) * H + j];
-                dh_prev[k] = a.hmask ? acc * a.hmask[k] : acc;
-            }
+        recurrent_state_grad(dh_prev.data(), dh.data(), dG.data() + std::size_t(st.t) * B * G, G, a.R, G, B, H, st.t,
+                             a.lengths, a.hmask);
         dh.swap(dh_prev);
     }
     store_state(a.dstate0[0], dh.data(), BH);
@@ -102,20 +94,18 @@ void lstm_backward(const SeqBackward<S>& a) {
     input_grads(a, dG.data(), G, G);
     for (int t = 0; t < T; ++t) {
         const int prev = t + (a.reverse ? 1 : 0), cur = t + (a.reverse ? 0 : 1);
+        const S* dG_t = dG.data() + std::size_t(t) * B * G;
         recurrent_input(h_rec.data(), a.state[0] + prev * BH, a.hmask, BH);
-        for (int b = 0; b < B; ++b) {
-            const S* dg = dG.data() + (std::size_t(t) * B + b) * G;
+        add_recurrent_grads(a.dR, a.dbR, dG_t, G, h_rec.data(), H, B, G, H);  // dR += dG^T h_rec
+        if (!a.dextra) continue;
+        for (int b = 0; b < B; ++b) {  // dp_i += di' c_prev;  dp_f += df' c_prev;  dp_o += do' c
+            const S* dg = dG_t + std::size_t(b) * G;
             const S *cp = a.state[1] + prev * BH + std::size_t(b) * H, *cn = a.state[1] + cur * BH + std::size_t(b) * H;
-            for (int q = 0; q < G; ++q) {
-                for (int j = 0; j < H; ++j) a.dR[std::size_t(q) * H + j] += dg[q] * h_rec[std::size_t(b) * H + j];
-                if (a.dbR) a.dbR[q] += dg[q];
+            for (int j = 0; j < H; ++j) {
+                a.dextra[j] += dg[j] * cp[j];
+                a.dextra[H + j] += dg[H + j] * cp[j];
+                a.dextra[2 * H + j] += dg[3 * H + j] * cn[j];
             }
-            if (a.dextra)
-                for (int j = 0; j < H; ++j) {  // dp_i += di' c_prev;  dp_f += df' c_prev;  dp_o += do' c
-                    a.dextra[j] += dg[j] * cp[j];
-                    a.dextra[H + j] += dg[H + j] * cp[j];
-                    a.dextra[2 * H + j] += dg[3 * H + j] * cn[j];
-                }
         }
     }
 }

@@ -55,27 +55,15 @@ void rnn_backward(const SeqBackward<S>& a) {
                 const S dy = a.dy[(std::size_t(st.t) * B + b) * a.ldy + j];
                 dg[k] = (dh[k] + dy) * (relu ? (h > 0 ? S(1) : S(0)) : 1 - h * h);
             }
-        for (int b = 0; b < B; ++b)
-            for (int j = 0; j < H; ++j) {  // dh_prev = (dg R) * hmask
-                const std::size_t k = std::size_t(b) * H + j;
-                if (a.lengths && st.t >= a.lengths[b]) { dh_prev[k] = dh[k]; continue; }
-                S acc = 0;
-                for (int m = 0; m < H; ++m) acc += dg[std::size_t(b) * H + m] * a.R[std::size_t(m) * H + j];
-                dh_prev[k] = a.hmask ? acc * a.hmask[k] : acc;
-            }
+        recurrent_state_grad(dh_prev.data(), dh.data(), dg, H, a.R, H, B, H, st.t, a.lengths, a.hmask);  // dg R
         dh.swap(dh_prev);
     }
     store_state(a.dstate0[0], dh.data(), BH);
 
     input_grads(a, dG.data(), H, H);
-    for (int t = 0; t < T; ++t) {
+    for (int t = 0; t < T; ++t) {  // dR += dG^T h_rec
         recurrent_input(h_rec.data(), a.state[0] + (t + (a.reverse ? 1 : 0)) * BH, a.hmask, BH);
-        for (int b = 0; b < B; ++b)
-            for (int m = 0; m < H; ++m) {
-                const S d = dG[std::size_t(t) * BH + std::size_t(b) * H + m];
-                for (int j = 0; j < H; ++j) a.dR[std::size_t(m) * H + j] += d * h_rec[std::size_t(b) * H + j];
-                if (a.dbR) a.dbR[m] += d;
-            }
+        add_recurrent_grads(a.dR, a.dbR, dG.data() + std::size_t(t) * BH, H, h_rec.data(), H, B, H, H);
     }
 }
 
