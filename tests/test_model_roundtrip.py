@@ -14,22 +14,32 @@ CORE = _backend.core
 T, B, I, H = 6, 3, 4, 5
 
 
+# A value other than the default for every option a registered cell lists (a new option needs one here).
+OPTION_VALUES = {"peephole": True, "linear_before_reset": False, "activation": "softsign",
+                 "recurrent_activation": ("hard_sigmoid", 0.2, 0.5), "cell_clip": 0.7, "input_gate": False,
+                 "forget_gate": False, "output_gate": False, "input_activation": False, "output_activation": False,
+                 "coupled_input_forget": True, "zoneout": 0.3, "zoneout_cell": 0.2, "nonlinearity": ("elu", 0.5),
+                 "recurrent_clip": 0.8}
+
+
 def recurrent_examples():
-    """(id, builder) per registered cell and option value; builders return a Sequential."""
+    """(id, builder) per registered cell and option value, and per merge mode; builders return a Sequential."""
     out = []
     for cell in CORE.cell_kinds():
         cls = layer_class(cell["layer_class"])
         kwargs = {"nonlinearity": cell["nonlinearity"]} if cell["nonlinearity"] else {}
         for option in [None, *cell["options"]]:
             options = dict(kwargs)
-            if option == "peephole":
-                options["peephole"] = True
-            if option == "linear_before_reset":
-                options["linear_before_reset"] = False
+            if option:
+                options[option] = OPTION_VALUES[option]
             label = cell["name"] + (f"-{option}" if option else "")
             out.append((label, cell["layer_class"], lambda cls=cls, options=options: rk.Sequential([
                 cls(I, H, num_layers=2, bidirectional=True, seed=3, l2=1e-4, **options),
                 rk.LastStep(), rk.Dense(2 * H, 2, activation="tanh", seed=4)])))
+    for mode in ("sum", "mul", "ave"):
+        out.append((f"lstm-merge-{mode}", "LSTM", lambda mode=mode: rk.Sequential([
+            rk.LSTM(I, H, num_layers=2, bidirectional=True, merge_mode=mode, seed=3),
+            rk.LastStep(), rk.Dense(H, 2, seed=4)])))
     return out
 
 

@@ -60,6 +60,37 @@ void state_pointers(const S** out, const States<S>& given, std::array<const char
         }
 }
 
+// An activation from Python: a name, or (name, params...) (already checked by python/rnnkit).
+rnnkit::Nonlinearity nonlinearity(const py::handle& v, const char* what) {
+    if (py::isinstance<py::str>(v)) return rnnkit::parse_nonlinearity(v.cast<std::string>(), what);
+    const auto t = v.cast<py::tuple>();
+    if (t.size() < 1) throw py::value_error(std::string(what) + ": expected a name or (name, parameters...)");
+    std::vector<double> params;
+    for (std::size_t i = 1; i < t.size(); ++i) params.push_back(t[i].cast<double>());
+    return rnnkit::make_nonlinearity(t[0].cast<std::string>(), params, what);
+}
+
+// The variant options of LayerConfig, by their field names (python/rnnkit passes the non-default ones).
+void apply_options(LayerConfig& c, const py::dict& options) {
+    for (auto kv : options) {
+        const std::string key = kv.first.cast<std::string>();
+        const py::handle v = kv.second;
+        if (key == "activation") c.activation = nonlinearity(v, "activation");
+        else if (key == "recurrent_activation") c.recurrent_activation = nonlinearity(v, "recurrent_activation");
+        else if (key == "cell_clip") c.cell_clip = v.cast<double>();
+        else if (key == "input_gate") c.input_gate = v.cast<bool>();
+        else if (key == "forget_gate") c.forget_gate = v.cast<bool>();
+        else if (key == "output_gate") c.output_gate = v.cast<bool>();
+        else if (key == "input_activation") c.input_activation = v.cast<bool>();
+        else if (key == "output_activation") c.output_activation = v.cast<bool>();
+        else if (key == "coupled_input_forget") c.coupled_input_forget = v.cast<bool>();
+        else if (key == "zoneout") c.zoneout = v.cast<double>();
+        else if (key == "zoneout_cell") c.zoneout_cell = v.cast<double>();
+        else if (key == "recurrent_clip") c.recurrent_clip = v.cast<double>();
+        else throw py::value_error("options: unknown option '" + key + "'");
+    }
+}
+
 // A Recurrent<S> guarded by a mutex: Python threads may share a layer while the GIL is released.
 template <class S>
 struct Layer {
@@ -74,7 +105,8 @@ void bind_layer(py::module_& m, const char* name) {
     py::class_<L>(m, name)
         .def(py::init([](const std::string& kind, int input_size, int hidden_size, int num_layers, bool bias,
                          bool bidirectional, bool peephole, bool linear_before_reset, double dropout, bool cell,
-                         std::uint64_t seed, double recurrent_dropout, const std::string& backend) {
+                         std::uint64_t seed, double recurrent_dropout, const std::string& backend,
+                         const py::dict& options) {
                  LayerConfig c;
                  c.kind = rnnkit::cell_kind(kind);
                  c.input_size = input_size;
@@ -89,12 +121,14 @@ void bind_layer(py::module_& m, const char* name) {
                  c.seed = seed;
                  c.recurrent_dropout = recurrent_dropout;
                  c.backend = rnnkit::parse_backend(backend);
+                 apply_options(c, options);
                  return new L(c);
              }),
              py::arg("kind"), py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers") = 1,
              py::arg("bias") = true, py::arg("bidirectional") = false, py::arg("peephole") = false,
              py::arg("linear_before_reset") = true, py::arg("dropout") = 0.0, py::arg("cell") = false,
-             py::arg("seed") = 0, py::arg("recurrent_dropout") = 0.0, py::arg("backend") = "cpu")
+             py::arg("seed") = 0, py::arg("recurrent_dropout") = 0.0, py::arg("backend") = "cpu",
+             py::arg("options") = py::dict())
         .def_property_readonly("num_states", [](const L& self) { return self.net.num_states(); })
         .def_property_readonly("backend", [](const L& self) { return rnnkit::to_string(self.net.config().backend); })
         .def("parameter_info",

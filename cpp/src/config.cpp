@@ -1,6 +1,7 @@
 #include "rnnkit/config.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -25,6 +26,66 @@ const char* to_string(Backend backend) {
     return "?";
 }
 
+namespace {
+constexpr const char* kNonlinearityNames[] = {"tanh",    "sigmoid", "relu",         "linear",     "softsign",
+                                              "softplus", "elu",     "hard_sigmoid", "leaky_relu", "scaled_tanh"};
+constexpr int kNonlinearityCount = int(sizeof(kNonlinearityNames) / sizeof(kNonlinearityNames[0]));
+}  // namespace
+
+const char* to_string(Nonlinearity::Kind kind) {
+    return int(kind) >= 0 && int(kind) < kNonlinearityCount ? kNonlinearityNames[int(kind)] : "?";
+}
+
+int parameter_count(Nonlinearity::Kind kind) {
+    switch (kind) {
+        case Nonlinearity::HardSigmoid:
+        case Nonlinearity::ScaledTanh: return 2;
+        case Nonlinearity::Elu:
+        case Nonlinearity::LeakyRelu: return 1;
+        default: return 0;
+    }
+}
+
+std::vector<double> parameters_of(const Nonlinearity& a) {
+    const int n = parameter_count(a.kind);
+    if (n == 0) return {};
+    if (n == 1) return {a.alpha};
+    return {a.alpha, a.beta};
+}
+
+Nonlinearity parse_nonlinearity(const std::string& name, const char* what) {
+    for (int k = 0; k < kNonlinearityCount; ++k) {
+        if (name != kNonlinearityNames[k]) continue;
+        Nonlinearity a{Nonlinearity::Kind(k)};
+        switch (a.kind) {
+            case Nonlinearity::HardSigmoid: a.alpha = 1.0 / 6.0, a.beta = 0.5; break;
+            case Nonlinearity::LeakyRelu: a.alpha = 0.01; break;
+            case Nonlinearity::Elu: a.alpha = 1.0; break;
+            case Nonlinearity::ScaledTanh: a.alpha = 1.0, a.beta = 1.0; break;
+            default: break;
+        }
+        return a;
+    }
+    std::string known;
+    for (int k = 0; k < kNonlinearityCount; ++k) known += std::string(k ? ", '" : "'") + kNonlinearityNames[k] + "'";
+    throw std::invalid_argument(std::string(what) + ": expected one of " + known + ", got '" + name + "'");
+}
+
+Nonlinearity make_nonlinearity(const std::string& name, const std::vector<double>& params, const char* what) {
+    Nonlinearity a = parse_nonlinearity(name, what);
+    const int n = parameter_count(a.kind);
+    if (int(params.size()) != n)
+        throw std::invalid_argument(std::string(what) + ": '" + name + "' takes " + std::to_string(n) +
+                                    " parameter(s), got " + std::to_string(params.size()));
+    for (double v : params)
+        if (!std::isfinite(v)) throw std::invalid_argument(std::string(what) + ": parameters must be finite");
+    if (n >= 1) a.alpha = params[0];
+    if (n >= 2) a.beta = params[1];
+    if (a.kind == Nonlinearity::ScaledTanh && a.alpha == 0.0)
+        throw std::invalid_argument(std::string(what) + ": scaled_tanh needs a nonzero alpha");
+    return a;
+}
+
 Backend parse_backend(const std::string& name) {
     for (Backend b : {Backend::Cpu, Backend::Reference, Backend::Cuda})
         if (name == to_string(b)) return b;
@@ -46,6 +107,38 @@ void validate(const LayerConfig& c) {
     };
     if (c.peephole && !has_option("peephole"))
         fail(std::string("peephole: only an LSTM has peephole connections, got kind '") + cell.name + "'");
+    // Every other option: a value other than its default needs the cell to take it.
+    const LayerConfig d;
+    auto option = [&](const char* name, bool differs) {
+        if (differs && !has_option(name)) fail(std::string(name) + ": not an option of cell kind '" + cell.name + "'");
+    };
+    option("activation", c.activation != d.activation && !has_option("nonlinearity"));
+    option("recurrent_activation", c.recurrent_activation != d.recurrent_activation);
+    option("cell_clip", c.cell_clip != d.cell_clip);
+    option("input_gate", c.input_gate != d.input_gate);
+    option("forget_gate", c.forget_gate != d.forget_gate);
+    option("output_gate", c.output_gate != d.output_gate);
+    option("input_activation", c.input_activation != d.input_activation);
+    option("output_activation", c.output_activation != d.output_activation);
+    option("coupled_input_forget", c.coupled_input_forget != d.coupled_input_forget);
+    option("zoneout", c.zoneout != d.zoneout);
+    option("zoneout_cell", c.zoneout_cell != d.zoneout_cell);
+    option("recurrent_clip", c.recurrent_clip != d.recurrent_clip);
+    if (!(c.cell_clip >= 0.0 && std::isfinite(c.cell_clip)))
+        fail("cell_clip: expected a non-negative number (0: no clipping), got " + std::to_string(c.cell_clip));
+    if (!(c.recurrent_clip >= 0.0 && std::isfinite(c.recurrent_clip)))
+        fail("recurrent_clip: expected a non-negative number (0: no clipping), got " + std::to_string(c.recurrent_clip));
+    if (!(c.zoneout >= 0.0 && c.zoneout < 1.0))
+        fail("zoneout: expected a probability in [0, 1), got " + std::to_string(c.zoneout));
+    if (!(c.zoneout_cell >= 0.0 && c.zoneout_cell < 1.0))
+        fail("zoneout_cell: expected a probability in [0, 1), got " + std::to_string(c.zoneout_cell));
+    if (c.coupled_input_forget && (!c.input_gate || !c.forget_gate))
+        fail("coupled_input_forget: i = 1 - f needs the forget gate and replaces the input gate; "
+             "leave input_gate and forget_gate True");
+    for (const Nonlinearity* a : {&c.activation, &c.recurrent_activation})
+        if (!std::isfinite(a->alpha) || !std::isfinite(a->beta) ||
+            (a->kind == Nonlinearity::ScaledTanh && a->alpha == 0.0))
+            fail("activation: parameters must be finite (scaled_tanh: alpha nonzero)");
     if (int(c.backend) < 0 || int(c.backend) > int(Backend::Cuda)) fail("backend: unknown backend");
     if (c.cell && (c.num_layers != 1 || c.bidirectional))
         fail("cell: a cell has one layer and one direction");

@@ -26,6 +26,12 @@ inline void draw_dropout_mask(S* mask, std::size_t n, double p, std::mt19937_64&
     for (std::size_t i = 0; i < n; ++i) mask[i] = uniform01(engine) < p ? S(0) : scale;
 }
 
+// Zoneout masks: 1 (keep the previous value) with probability p, else 0.
+template <class S>
+inline void draw_keep_mask(S* mask, std::size_t n, double p, std::mt19937_64& engine) {
+    for (std::size_t i = 0; i < n; ++i) mask[i] = uniform01(engine) < p ? S(1) : S(0);
+}
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace rnnkit

@@ -12,6 +12,10 @@
 // Recurrent (variational) dropout: the recurrent matrices see h_prev * hmask, the same [B, H] mask at
 // every step (Gal & Ghahramani 2016, as Keras's recurrent_dropout); the carried state itself is not masked.
 //
+// Zoneout: after a valid step, a state unit keeps its previous value where the step's mask is 1 (training) or
+// mixes p prev + (1 - p) new (inference); like an ended row, but per unit and step. A cell's backward then
+// sees (1 - m) of the gradient w.r.t. the new state, and m of it passes to the previous state directly.
+//
 // Variable lengths (packed-sequence semantics): step t is valid for batch row b when t < lengths[b].
 // An invalid step leaves the state unchanged (h(t) = h_prev(t)) and outputs 0, so a forward
 // direction ends at its last valid step and a reverse direction starts there from the initial state.
@@ -33,6 +37,7 @@ struct CellSpec;
 template <class S>
 struct SeqForward {
     const CellSpec* cell = nullptr;
+    const CellOptions* opt = nullptr;  // the layer's options (layout, activations, ...)
     // outputs
     S* y = nullptr;          // [T, B, ldy]: this direction writes H columns starting at y
     int ldy = 0;
@@ -49,15 +54,19 @@ struct SeqForward {
     const S* extra = nullptr;      // [extra_rows, H] the cell's extra parameter (peepholes), or nullptr
     const int* lengths = nullptr;  // [B] in decreasing order, or nullptr
     const S* hmask = nullptr;      // [B, H] recurrent dropout mask (scaled), or nullptr
+    // zoneout per state: training a [T, B, H] 0/1 mask (1: the unit keeps its previous value at t) or nullptr;
+    // inference mixes by the probability: state = p prev + (1 - p) new
+    const S* zoneout_mask[kMaxStates] = {};
+    double zoneout_p[kMaxStates] = {};
     int T = 0, B = 0, I = 0, H = 0;
     bool reverse = false;
     bool training = true;
-    bool linear_before_reset = true;  // GRU
 };
 
 template <class S>
 struct SeqBackward {
     const CellSpec* cell = nullptr;
+    const CellOptions* opt = nullptr;
     // outputs
     S* dx = nullptr;          // [T, B, I]
     bool dx_accumulate = false;  // += (second direction) instead of =
@@ -79,9 +88,9 @@ struct SeqBackward {
     const S* extra = nullptr;
     const int* lengths = nullptr;
     const S* hmask = nullptr;  // [B, H] recurrent dropout mask used by the forward, or nullptr
+    const S* zoneout_mask[kMaxStates] = {};  // [T, B, H] per state, the training forward's, or nullptr
     int T = 0, B = 0, I = 0, H = 0;
     bool reverse = false;
-    bool linear_before_reset = true;
 };
 
 // Time steps whose input projection inference computes at once (bounds inference memory).

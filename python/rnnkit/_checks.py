@@ -112,8 +112,9 @@ def _pattern(shape) -> str:
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
-def lengths_array(lengths, batch: int, steps: int) -> np.ndarray:
-    """B integers in 1..T (ints, or floats that are whole numbers) -> int32 array."""
+def lengths_array(lengths, batch: int, steps: int, minimum: int = 1) -> np.ndarray:
+    """B integers in minimum..T (ints, or floats that are whole numbers) -> int32 array. Recurrent layers take
+    minimum=0: an empty sequence outputs zeros and keeps its initial state."""
     lengths = untorch(lengths)
     try:
         arr = np.asarray(lengths)
@@ -128,9 +129,9 @@ def lengths_array(lengths, batch: int, steps: int) -> np.ndarray:
             raise ValueError(f"lengths: expected finite values, got {arr.tolist()}")
         if not np.all(arr == np.round(arr)):
             raise ValueError(f"lengths: expected whole numbers, got {arr.tolist()}")
-    if arr.size and (arr.min() < 1 or arr.max() > steps):
-        bad = arr[(arr < 1) | (arr > steps)]
-        raise ValueError(f"lengths: expected values in 1..{steps} (T), got {bad.tolist()}")
+    if arr.size and (arr.min() < minimum or arr.max() > steps):
+        bad = arr[(arr < minimum) | (arr > steps)]
+        raise ValueError(f"lengths: expected values in {minimum}..{steps} (T), got {bad.tolist()}")
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
@@ -141,3 +142,56 @@ def state_pair(name: str, state):
     if not isinstance(state, (tuple, list)) or len(state) != 2:
         raise TypeError(f"{name}: expected a tuple (h, c) of two arrays or None, got {type(state).__name__}")
     return state[0], state[1]
+
+
+# Activation name -> number of parameters it takes in the tuple form (name, alpha[, beta]).
+ACTIVATIONS = {"tanh": 0, "sigmoid": 0, "relu": 0, "linear": 0, "softsign": 0, "softplus": 0, "elu": 1,
+               "hard_sigmoid": 2, "leaky_relu": 1, "scaled_tanh": 2}
+
+
+def activation(name: str, value):
+    """A recurrent cell's activation: a name from ACTIVATIONS, or a tuple (name, parameters...) with as many
+    parameters as the name takes (a list from a JSON config counts as a tuple). Returns the name or a tuple of
+    (name, float, ...)."""
+    if isinstance(value, list):
+        value = tuple(value)
+    known = ", ".join(repr(k) for k in ACTIVATIONS)
+    if isinstance(value, str):
+        if value not in ACTIVATIONS:
+            raise ValueError(f"{name}: expected one of {known} (or a tuple with parameters), got {value!r}")
+        return value
+    if isinstance(value, tuple) and value and isinstance(value[0], str):
+        kind, params = value[0], value[1:]
+        if kind not in ACTIVATIONS:
+            raise ValueError(f"{name}: expected one of {known}, got {kind!r}")
+        count = ACTIVATIONS[kind]
+        if count == 0 or len(params) != count:
+            raise ValueError(f"{name}: {kind!r} takes {count} parameter(s) in the tuple form, got {len(params)}")
+        out = []
+        for p in params:
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not np.isfinite(float(p)):
+                raise ValueError(f"{name}: parameters of {kind!r} must be finite numbers, got {p!r}")
+            out.append(float(p))
+        if kind == "scaled_tanh" and out[0] == 0.0:
+            raise ValueError(f"{name}: scaled_tanh needs a nonzero alpha, got {value!r}")
+        return (kind, *out)
+    raise TypeError(f"{name}: expected an activation name or a tuple (name, parameters...), got "
+                    f"{type(value).__name__} {value!r}")
+
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def merge_mode(value):
+    if value not in MERGE_MODES or isinstance(value, bool):
+        raise ValueError(f"merge_mode: expected one of 'concat', 'sum', 'mul', 'ave' or None, got {value!r}")
+    return value
+
+
+def clip_value(name: str, value) -> float | None:
+    """None or 0 (off), or a positive number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected None or a positive number, got {value!r}")
+    return float(value) or None

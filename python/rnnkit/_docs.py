@@ -33,6 +33,36 @@ ARGS = {
                "is tested against), default 'cpu'.",
 }
 
+ARGS.update({
+    "activation": "the candidate's and the cell output's activation act, default 'tanh': 'tanh', 'sigmoid', 'relu', "
+                  "'linear', 'softsign', 'softplus', 'elu', 'hard_sigmoid' (Keras 3: relu6(x + 3) / 6), "
+                  "'leaky_relu', 'scaled_tanh', or a tuple with parameters: ('hard_sigmoid', alpha, beta) (ONNX: "
+                  "clip(alpha x + beta, 0, 1)), ('leaky_relu', alpha), ('elu', alpha), ('scaled_tanh', alpha, beta) "
+                  "(alpha tanh(beta x)).",
+    "recurrent_activation": "the gates' activation σ, default 'sigmoid'; the same choices as activation.",
+    "cell_clip": "default None (no clipping); a positive c clips the input of every activation to [-c, c] "
+                 "(ONNX's clip); no gradient passes where it clips.",
+    "zoneout": "probability that a unit of h keeps its previous value at a training step (Krueger et al. 2017; "
+               "inference uses the expectation), default 0.0.",
+    "zoneout_cell": "the same for the cell state c, default 0.0.",
+    "merge_mode": "how a bidirectional layer's last-layer outputs combine (Keras's Bidirectional): 'concat' (D*H "
+                  "features), 'sum', 'mul', 'ave' (H features), or None (y is a tuple (y_forward, y_backward) and "
+                  "backward takes a tuple dy); inner layers always concatenate, as torch; default 'concat'.",
+    "input_gate": "keep the input gate i, default True; False is Greff's NIG (i = 1, no i rows).",
+    "forget_gate": "keep the forget gate f, default True; False is Greff's NFG (f = 1, no f rows).",
+    "output_gate": "keep the output gate o, default True; False is Greff's NOG (o = 1, no o rows).",
+    "input_activation": "apply activation to the candidate g, default True; False is Greff's NIAF (g linear).",
+    "output_activation": "apply activation to the cell state before the output gate, default True; False is "
+                         "Greff's NOAF (h = o c).",
+    "coupled_input_forget": "couple the input gate to the forget gate, i = 1 - f (Greff's CIFG, ONNX "
+                            "input_forget), default False; the layer then has no input-gate rows.",
+})
+
+LSTM_OPTIONS = ("activation", "recurrent_activation", "cell_clip", "zoneout", "zoneout_cell", "merge_mode",
+                "input_gate", "forget_gate", "output_gate", "input_activation", "output_activation",
+                "coupled_input_forget")
+GRU_OPTIONS = ("activation", "recurrent_activation", "zoneout", "merge_mode")
+
 # The arguments of every recurrent layer, in constructor order (a class adds its own where its signature has them).
 LAYER_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional", "seed",
               "dtype", "recurrent_dropout", "l1", "l2", "kernel_init", "recurrent_init", "backend")

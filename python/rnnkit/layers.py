@@ -11,18 +11,35 @@ import numpy as np
 
 from . import _docs
 from ._backend import core as _core
-from ._checks import (flag, float_array, lengths_array, non_negative, positive_int, probability, seed_value,
-                      shape_str, state_pair)
+from ._checks import (clip_value, flag, float_array, lengths_array, non_negative, positive_int,
+                      probability, seed_value, shape_str, state_pair)
+from ._checks import activation as check_activation
+from ._checks import merge_mode as check_merge_mode
 from ._params import CoreModule
 
-__all__ = ["LSTM", "GRU", "RNN"]
+__all__ = ["LSTM", "GRU", "RNN", "IndRNN"]
 
 
-def _check_nonlinearity(nonlinearity) -> None:
-    """The RNN activations are the registered cell kinds of class RNN (rnn_tanh, rnn_relu)."""
-    known = [c["nonlinearity"] for c in _core.cell_kinds() if c["layer_class"] == "RNN"]
-    if nonlinearity not in known:
-        raise ValueError(f"nonlinearity: expected one of {known}, got {nonlinearity!r}")
+def _check_nonlinearity(nonlinearity):
+    """An RNN's activation: any of rnnkit's activations (torch's 'tanh' and 'relu' run their own cell kinds)."""
+    return check_activation("nonlinearity", nonlinearity)
+
+
+def _rnn_kind(nonlinearity) -> str:
+    """The cell kind of an RNN: torch's rnn_tanh / rnn_relu, else the kind that takes any activation."""
+    fixed = {c["nonlinearity"]: c["name"] for c in _core.cell_kinds() if c["layer_class"] == "RNN" and c["nonlinearity"]}
+    return fixed.get(nonlinearity, "rnn") if isinstance(nonlinearity, str) else "rnn"
+
+
+def _jsonable(value):
+    """An activation tuple as a JSON list (from_config takes the list back)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+# The variant options each recurrent class passes to the core when they differ from these defaults.
+_OPTION_DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid", "cell_clip": None, "input_gate": True,
+                    "forget_gate": True, "output_gate": True, "input_activation": True, "output_activation": True,
+                    "coupled_input_forget": False, "zoneout": 0.0, "zoneout_cell": 0.0, "recurrent_clip": None}
 
 
 class _Recurrent(CoreModule):
@@ -33,7 +50,7 @@ class _Recurrent(CoreModule):
     def __init__(self, input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, seed=None, dtype="float32", peephole=False, linear_before_reset=True,
                  recurrent_dropout=0.0, kind=None, l1=0.0, l2=0.0, kernel_init="uniform",
-                 recurrent_init="uniform", forget_bias=None, backend="cpu"):
+                 recurrent_init="uniform", forget_bias=None, backend="cpu", options=None, merge_mode="concat"):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
@@ -44,7 +61,10 @@ class _Recurrent(CoreModule):
         self.bidirectional = flag("bidirectional", bidirectional)
         self.seed = seed_value(seed)
         self.num_directions = 2 if self.bidirectional else 1
-        self._init_core(dtype, kind=kind or self._kind, input_size=self.input_size, hidden_size=self.hidden_size,
+        self.merge_mode = check_merge_mode(merge_mode)
+        self._merge_saved = None
+        core_options = {k: v for k, v in (options or {}).items() if v != _OPTION_DEFAULTS[k]}
+        self._init_core(dtype, kind=kind or self._kind, options=core_options, input_size=self.input_size, hidden_size=self.hidden_size,
                         num_layers=self.num_layers, bias=self.bias, bidirectional=self.bidirectional,
                         peephole=flag("peephole", peephole),
                         linear_before_reset=flag("linear_before_reset", linear_before_reset),
@@ -65,7 +85,7 @@ class _Recurrent(CoreModule):
         if recurrent_init not in ("uniform", "orthogonal"):
             raise ValueError(f"recurrent_init: expected 'uniform' or 'orthogonal', got {recurrent_init!r}")
         if forget_bias is not None:
-            if self._kind != "lstm":
+            if not hasattr(self, "_forget_rows"):
                 raise ValueError("forget_bias: only an LSTM has a forget gate")
             if not self.bias:
                 raise ValueError("forget_bias: the layer has no biases (bias=False)")
@@ -84,22 +104,38 @@ class _Recurrent(CoreModule):
             elif name.startswith("bias") and forget_bias is not None:
                 p[...] = 0.0
                 if name.startswith("bias_ih"):
-                    p[H:2 * H] = forget_bias
+                    p[self._forget_rows()] = forget_bias
 
     def get_config(self) -> dict:
         config = dict(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
                       bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
                       bidirectional=self.bidirectional, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
                       dtype=self.dtype.name, l1=self.l1, l2=self.l2, kernel_init=self.kernel_init,
-                      recurrent_init=self.recurrent_init, backend=self.backend)
+                      recurrent_init=self.recurrent_init, backend=self.backend, merge_mode=self.merge_mode)
         config.update(self._kind_config())
         return config
+
+    @property
+    def output_directions(self) -> int:
+        """Directions laid side by side in y: 2 for a bidirectional layer with merge_mode='concat', else 1."""
+        return 2 if self.bidirectional and self.merge_mode == "concat" else 1
+
+    @property
+    def output_size(self) -> int:
+        """Features per step of y (per part, with merge_mode=None)."""
+        return self.output_directions * self.hidden_size
+
+    def _merged(self) -> bool:
+        return self.bidirectional and self.merge_mode != "concat"
 
     def _kind_config(self) -> dict:
         return {}
 
     # --- inside a Sequential: sequences in, sequences out, final states dropped -------------------------
     def seq_forward(self, x, lengths=None, training=True):
+        if self.bidirectional and self.merge_mode is None:
+            raise ValueError("merge_mode: None returns the two directions apart, which a Sequential cannot pass on; "
+                             "use 'concat', 'sum', 'mul' or 'ave' inside a Sequential")
         return self._forward(x, None, None, lengths, training)[0]
 
     def seq_backward(self, dout):
@@ -129,19 +165,60 @@ class _Recurrent(CoreModule):
         if c0 is not None:
             c0 = float_array("c0", c0, self.dtype, shape=state_shape)
         if lengths is not None:
-            lengths = lengths_array(lengths, B, T)
-        y, h_n, c_n = self._core_forward(x, h0, c0, lengths, flag("training", training))
+            lengths = lengths_array(lengths, B, T, minimum=0)
+        training = flag("training", training)
+        y, h_n, c_n = self._core_forward(x, h0, c0, lengths, training)
+        if self._merged():
+            y = self._merge(y, training)
         if self.batch_first:
-            y = y.transpose(1, 0, 2)
+            y = tuple(part.transpose(1, 0, 2) for part in y) if isinstance(y, tuple) else y.transpose(1, 0, 2)
         return y, h_n, c_n
+
+    # --- bidirectional merge modes (Keras's Bidirectional): the core concatenates, these combine ----------
+    def _merge(self, y, training):
+        H = self.hidden_size
+        fwd, bwd = y[..., :H], y[..., H:]
+        self._merge_saved = (fwd, bwd) if training and self.merge_mode == "mul" else None
+        if self.merge_mode is None:
+            return np.ascontiguousarray(fwd), np.ascontiguousarray(bwd)
+        if self.merge_mode == "sum":
+            return fwd + bwd
+        if self.merge_mode == "mul":
+            return fwd * bwd
+        return (fwd + bwd) * self.dtype.type(0.5)  # ave
+
+    def _unmerge(self, dy, T, B):
+        """The gradient w.r.t. the concatenated outputs from the one w.r.t. the merged outputs (time-major)."""
+        if self.merge_mode is None:
+            return np.concatenate(dy, axis=2)
+        if self.merge_mode == "sum":
+            return np.concatenate([dy, dy], axis=2)
+        if self.merge_mode == "ave":
+            half = dy * self.dtype.type(0.5)
+            return np.concatenate([half, half], axis=2)
+        if self._merge_saved is None:
+            raise RuntimeError("backward: no recorded training forward; call the module with training=True first")
+        fwd, bwd = self._merge_saved
+        self._merge_saved = None
+        return np.concatenate([dy * bwd, dy * fwd], axis=2)
 
     # --- backward ------------------------------------------------------------------------------------
     def _backward(self, dy, dh_n, dc_n):
         T, B = self._recorded_shape()
-        out = self.num_directions * self.hidden_size
-        dy = float_array("dy", dy, self.dtype, shape=(B, T, out) if self.batch_first else (T, B, out))
-        if self.batch_first:
-            dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        out = self.output_size
+        shape = (B, T, out) if self.batch_first else (T, B, out)
+        if self.bidirectional and self.merge_mode is None:
+            if not isinstance(dy, (tuple, list)) or len(dy) != 2:
+                raise TypeError(f"dy: merge_mode=None takes a tuple (dy_forward, dy_backward), got {type(dy).__name__}")
+            dy = tuple(float_array(name, part, self.dtype, shape=shape) for name, part in zip(("dy[0]", "dy[1]"), dy))
+            if self.batch_first:
+                dy = tuple(part.transpose(1, 0, 2) for part in dy)
+        else:
+            dy = float_array("dy", dy, self.dtype, shape=shape)
+            if self.batch_first:
+                dy = dy.transpose(1, 0, 2)
+        dy = self._unmerge(dy, T, B) if self._merged() else dy
+        dy = np.ascontiguousarray(dy)
         state_shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if dh_n is not None:
             dh_n = float_array("dh_n", dh_n, self.dtype, shape=state_shape)
@@ -159,7 +236,7 @@ class _Recurrent(CoreModule):
 
     def _repr_extra(self) -> dict:
         defaults = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False,
-                    "recurrent_dropout": 0.0}
+                    "recurrent_dropout": 0.0, "merge_mode": "concat"}
         keys = tuple(defaults)
         return {k: getattr(self, k) for k in keys if getattr(self, k) != defaults[k]}
 
@@ -191,40 +268,96 @@ class _TwoState(_Recurrent):
 
 class LSTM(_TwoState):
     __doc__ = _docs.document("""
-        Long short-term memory with forget gate; `peephole=True` adds Gers & Schmidhuber (2000) peepholes.
+        Long short-term memory with forget gate, and the variants of the LSTM family as keywords.
 
-        i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = tanh(W_g x + R_g h + b_g)
-        c = f c_prev + i g                          o = σ(W_o x + R_o h + b_o [+ p_o c])          h = o tanh(c)
+        i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = act(W_g x + R_g h + b_g)
+        c = f c_prev + i g                          o = σ(W_o x + R_o h + b_o [+ p_o c])          h = o act(c)
+        σ is recurrent_activation, act is activation; cell_clip clips every activation's input to [-clip, clip].
         Peephole weights are the extra parameters `weight_peephole_l{k}[_reverse]`, shape (3, H), rows i, f, o.
+        Greff et al. (2016) variants of the vanilla (peephole) LSTM, each a keyword (combine with peephole=True):
+          NIG  input_gate=False             i = 1
+          NFG  forget_gate=False            f = 1
+          NOG  output_gate=False            o = 1
+          NIAF input_activation=False       g = W_g x + R_g h + b_g (no activation)
+          NOAF output_activation=False      h = o c
+          NP   peephole=False               (the default)
+          CIFG coupled_input_forget=True    i = 1 - f (ONNX input_forget)
+        A removed or coupled gate has no rows: weight_ih, weight_hh and the biases hold G*H rows for the G gates
+        that remain, in the order i, f, g, o. `LSTM.greff("NFG", I, H)` builds a variant by the paper's name.
+        Zoneout (Krueger et al. 2017): in training each unit of h (c) keeps its previous value with probability
+        zoneout (zoneout_cell), per step, masks drawn from the seed; inference uses h = p h_prev + (1 - p) h_new.
         Call: `y, (h_n, c_n) = lstm(x, state=None, lengths=None, training=True)`; `lstm.backward(dy, dstate=None)`.
-        """, _docs.insert_after(_docs.insert_after(_docs.LAYER_ARGS, "bidirectional", "peephole"), "recurrent_init",
-                                "forget_bias"),
+        """, _docs.insert_after(_docs.insert_after(_docs.LAYER_ARGS, "bidirectional", "peephole", *_docs.LSTM_OPTIONS),
+                                "recurrent_init", "forget_bias"),
         hidden_size="features of the hidden state h and cell state c (H).",
         peephole="add the peephole weights (see above), default False.",
         forget_bias="default None keeps torch's uniform biases; a number v sets every bias to zero except the forget "
-                    "gate's bias_ih = v (Keras's unit_forget_bias is v = 1.0). Needs bias=True.")
+                    "gate's bias_ih = v (Keras's unit_forget_bias is v = 1.0). Needs bias=True and the forget gate.")
 
     _kind = "lstm"
     _has_cell_state = True
+    # Greff et al. (2016), Table 1: the paper's variant names as keyword options (NP is the default, no peepholes;
+    # V, the vanilla LSTM, has peepholes).
+    GREFF = {"V": dict(peephole=True), "NP": dict(), "NIG": dict(peephole=True, input_gate=False),
+             "NFG": dict(peephole=True, forget_gate=False), "NOG": dict(peephole=True, output_gate=False),
+             "NIAF": dict(peephole=True, input_activation=False), "NOAF": dict(peephole=True, output_activation=False),
+             "CIFG": dict(peephole=True, coupled_input_forget=True)}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 peephole: bool = False, seed: int | None = None, dtype: str | type | np.dtype = "float32",
-                 recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
-                 recurrent_init: str = "uniform", forget_bias: float | None = None, backend: str = "cpu") -> None:
+                 peephole: bool = False, activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
+                 cell_clip: float | None = None, zoneout: float = 0.0, zoneout_cell: float = 0.0,
+                 merge_mode: str | None = "concat", input_gate: bool = True, forget_gate: bool = True,
+                 output_gate: bool = True, input_activation: bool = True, output_activation: bool = True,
+                 coupled_input_forget: bool = False, seed: int | None = None,
+                 dtype: str | type | np.dtype = "float32", recurrent_dropout: float = 0.0, l1: float = 0.0,
+                 l2: float = 0.0, kernel_init: str = "uniform", recurrent_init: str = "uniform",
+                 forget_bias: float | None = None, backend: str = "cpu") -> None:
         self.peephole = flag("peephole", peephole)
+        options = dict(activation=check_activation("activation", activation),
+                       recurrent_activation=check_activation("recurrent_activation", recurrent_activation),
+                       cell_clip=clip_value("cell_clip", cell_clip), zoneout=probability("zoneout", zoneout),
+                       zoneout_cell=probability("zoneout_cell", zoneout_cell), input_gate=flag("input_gate", input_gate),
+                       forget_gate=flag("forget_gate", forget_gate), output_gate=flag("output_gate", output_gate),
+                       input_activation=flag("input_activation", input_activation),
+                       output_activation=flag("output_activation", output_activation),
+                       coupled_input_forget=flag("coupled_input_forget", coupled_input_forget))
+        if options["coupled_input_forget"] and not (options["input_gate"] and options["forget_gate"]):
+            raise ValueError("coupled_input_forget: i = 1 - f needs the forget gate and replaces the input gate; "
+                             "leave input_gate and forget_gate True")
+        if forget_bias is not None and not options["forget_gate"]:
+            raise ValueError("forget_bias: the layer has no forget gate (forget_gate=False)")
+        self._options = options
+        for k, v in options.items():
+            setattr(self, k, v)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype, peephole=self.peephole,
                          recurrent_dropout=recurrent_dropout, l1=l1, l2=l2, kernel_init=kernel_init,
-                         recurrent_init=recurrent_init, forget_bias=forget_bias, backend=backend)
+                         recurrent_init=recurrent_init, forget_bias=forget_bias, backend=backend, options=options,
+                         merge_mode=merge_mode)
+
+    @classmethod
+    def greff(cls, name: str, input_size: int, hidden_size: int, **kwargs) -> "LSTM":
+        """The variant of Greff et al. (2016) called `name` ('V', 'NP', 'NIG', 'NFG', 'NOG', 'NIAF', 'NOAF',
+        'CIFG'; FGR is not built yet): LSTM(input_size, hidden_size, **options of the variant, **kwargs)."""
+        if name not in cls.GREFF:
+            raise ValueError(f"name: expected one of {sorted(cls.GREFF)}, got {name!r}")
+        return cls(input_size, hidden_size, **{**cls.GREFF[name], **kwargs})
+
+    def _forget_rows(self):
+        """The rows of the forget gate in the gate blocks (after any removed input gate)."""
+        at = 1 if self.input_gate and not self.coupled_input_forget else 0
+        return slice(at * self.hidden_size, (at + 1) * self.hidden_size)
 
     def _kind_config(self) -> dict:
-        return dict(peephole=self.peephole, forget_bias=self.forget_bias)
+        return dict(peephole=self.peephole, forget_bias=self.forget_bias,
+                    **{k: _jsonable(v) for k, v in self._options.items()})
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()
         if self.peephole:
             extra["peephole"] = True
+        extra.update({k: v for k, v in self._options.items() if v != _OPTION_DEFAULTS[k]})
         return extra
 
 
@@ -247,62 +380,127 @@ class GRU(_SingleState):
         Gated recurrent unit, gates r, z, n as in torch.nn.GRU.
 
         r = σ(W_r x + b_ir + R_r h + b_hr)    z = σ(W_z x + b_iz + R_z h + b_hz)    h' = (1 - z) n + z h
-        linear_before_reset=True (torch, cuDNN):   n = tanh(W_n x + b_in + r (R_n h + b_hn))
-        linear_before_reset=False (Cho et al.):    n = tanh(W_n x + b_in + R_n (r h) + b_hn)
+        linear_before_reset=True (torch, cuDNN):   n = act(W_n x + b_in + r (R_n h + b_hn))
+        linear_before_reset=False (Cho et al.):    n = act(W_n x + b_in + R_n (r h) + b_hn)
+        σ is recurrent_activation, act is activation. Zoneout as rnnkit.LSTM's, on h.
         Call: `y, h_n = gru(x, h0=None, lengths=None, training=True)`; `gru.backward(dy, dh_n=None)`.
-        """, _docs.insert_after(_docs.LAYER_ARGS, "dtype", "linear_before_reset"),
-        linear_before_reset="the candidate n as above: True (torch, cuDNN) or False (Cho et al. 2014), default True.")
+        """, _docs.insert_after(_docs.insert_after(_docs.LAYER_ARGS, "bidirectional", *_docs.GRU_OPTIONS), "dtype",
+                                "linear_before_reset"),
+        linear_before_reset="the candidate n as above: True (torch, cuDNN) or False (Cho et al. 2014), default True.",
+        activation="the candidate's activation act, default 'tanh' (any of rnnkit.LSTM's activations).",
+        zoneout="probability that a unit of h keeps its previous value at a training step (inference: the "
+                "expectation), default 0.0.")
 
     _kind = "gru"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 seed: int | None = None, dtype: str | type | np.dtype = "float32", linear_before_reset: bool = True,
+                 activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
+                 zoneout: float = 0.0, merge_mode: str | None = "concat", seed: int | None = None,
+                 dtype: str | type | np.dtype = "float32", linear_before_reset: bool = True,
                  recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
                  recurrent_init: str = "uniform", backend: str = "cpu") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
+        self._options = dict(activation=check_activation("activation", activation),
+                             recurrent_activation=check_activation("recurrent_activation", recurrent_activation),
+                             zoneout=probability("zoneout", zoneout))
+        for k, v in self._options.items():
+            setattr(self, k, v)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
                          bidirectional=bidirectional, seed=seed, dtype=dtype,
                          linear_before_reset=self.linear_before_reset, recurrent_dropout=recurrent_dropout, l1=l1,
-                         l2=l2, kernel_init=kernel_init, recurrent_init=recurrent_init, backend=backend)
+                         l2=l2, kernel_init=kernel_init, recurrent_init=recurrent_init, backend=backend,
+                         options=self._options, merge_mode=merge_mode)
 
     def _kind_config(self) -> dict:
-        return dict(linear_before_reset=self.linear_before_reset)
+        return dict(linear_before_reset=self.linear_before_reset,
+                    **{k: _jsonable(v) for k, v in self._options.items()})
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()
         if not self.linear_before_reset:
             extra["linear_before_reset"] = False
+        extra.update({k: v for k, v in self._options.items() if v != _OPTION_DEFAULTS[k]})
         return extra
 
 
 class RNN(_SingleState):
     __doc__ = _docs.document("""
-        Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu.
+        Simple (Elman) RNN: h = act(W x + b_ih + R h_prev + b_hh).
 
+        act is `nonlinearity`: torch's 'tanh' or 'relu', or any other of rnnkit.LSTM's activations.
         Call: `y, h_n = rnn(x, h0=None, lengths=None, training=True)`; `rnn.backward(dy, dh_n=None)`.
-        """, _docs.insert_after(_docs.LAYER_ARGS, "num_layers", "nonlinearity"),
-        nonlinearity="the activation act, 'tanh' or 'relu', default 'tanh'.")
+        """, _docs.insert_after(_docs.insert_after(_docs.LAYER_ARGS, "num_layers", "nonlinearity"), "bidirectional",
+                                "merge_mode"),
+        nonlinearity="the activation act, default 'tanh': a name ('tanh', 'relu', 'sigmoid', 'linear', 'softsign', "
+                     "'softplus', 'elu', 'hard_sigmoid', 'leaky_relu', 'scaled_tanh') or a tuple with parameters "
+                     "such as ('leaky_relu', 0.1).")
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str = "tanh",
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str | tuple = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 seed: int | None = None, dtype: str | type | np.dtype = "float32", recurrent_dropout: float = 0.0,
-                 l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
+                 merge_mode: str | None = "concat", seed: int | None = None, dtype: str | type | np.dtype = "float32",
+                 recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
                  recurrent_init: str = "uniform", backend: str = "cpu") -> None:
-        _check_nonlinearity(nonlinearity)
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = _check_nonlinearity(nonlinearity)
+        kind = _rnn_kind(self.nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, seed=seed, dtype=dtype, kind="rnn_" + nonlinearity,
+                         bidirectional=bidirectional, seed=seed, dtype=dtype, kind=kind,
                          recurrent_dropout=recurrent_dropout, l1=l1, l2=l2, kernel_init=kernel_init,
-                         recurrent_init=recurrent_init, backend=backend)
+                         recurrent_init=recurrent_init, backend=backend,
+                         options={"activation": self.nonlinearity} if kind == "rnn" else None, merge_mode=merge_mode)
 
     def _kind_config(self) -> dict:
-        return dict(nonlinearity=self.nonlinearity)
+        return dict(nonlinearity=_jsonable(self.nonlinearity))
 
     def _repr_extra(self) -> dict:
         extra = super()._repr_extra()
         if self.nonlinearity != "tanh":
             extra["nonlinearity"] = self.nonlinearity
+        return extra
+
+
+class IndRNN(_SingleState):
+    __doc__ = _docs.document("""
+        Independently recurrent network (Li et al. 2018): h = act(W x + b_ih + b_hh + u * h_prev).
+
+        The recurrence is elementwise: weight_hh_l{k} is a vector u of shape (H,), so units interact only through
+        the next layer (stack layers, as the paper does). recurrent_clip c makes the effective weights clip(u, -c,
+        c) (the paper bounds |u| to keep gradients from exploding or vanishing over long sequences; no gradient
+        reaches an entry while it is clipped). Parameters: weight_ih (H, I), weight_hh (H,), bias_ih, bias_hh (H,).
+        Call: `y, h_n = indrnn(x, h0=None, lengths=None, training=True)`; `indrnn.backward(dy, dh_n=None)`.
+        """, _docs.insert_after(_docs.insert_after(_docs.LAYER_ARGS, "num_layers", "nonlinearity", "recurrent_clip"),
+                                "bidirectional", "merge_mode"),
+        nonlinearity="the activation act, default 'relu' (the paper's); any of rnnkit.RNN's.",
+        recurrent_clip="default None (no clipping); a positive c bounds the recurrent weights to [-c, c].")
+
+    _kind = "indrnn"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, nonlinearity: str | tuple = "relu",
+                 recurrent_clip: float | None = None, bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, merge_mode: str | None = "concat",
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32", recurrent_dropout: float = 0.0,
+                 l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform", recurrent_init: str = "uniform",
+                 backend: str = "cpu") -> None:
+        self.nonlinearity = _check_nonlinearity(nonlinearity)
+        self.recurrent_clip = clip_value("recurrent_clip", recurrent_clip)
+        if recurrent_init != "uniform":
+            raise ValueError(f"recurrent_init: an IndRNN's weight_hh is a vector; expected 'uniform', got "
+                             f"{recurrent_init!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, seed=seed, dtype=dtype, recurrent_dropout=recurrent_dropout,
+                         l1=l1, l2=l2, kernel_init=kernel_init, recurrent_init=recurrent_init, backend=backend,
+                         options={"activation": self.nonlinearity, "recurrent_clip": self.recurrent_clip},
+                         merge_mode=merge_mode)
+
+    def _kind_config(self) -> dict:
+        return dict(nonlinearity=_jsonable(self.nonlinearity), recurrent_clip=self.recurrent_clip)
+
+    def _repr_extra(self) -> dict:
+        extra = super()._repr_extra()
+        if self.nonlinearity != "relu":
+            extra["nonlinearity"] = self.nonlinearity
+        if self.recurrent_clip:
+            extra["recurrent_clip"] = self.recurrent_clip
         return extra
 
 

@@ -286,7 +286,7 @@ class Sequential(Module):
             raise ValueError(f"x: expected at least {in_axis + 1} dimensions, got {shape_str(x.shape)}")
         n = x.shape[in_axis]
         if lengths is not None:
-            lengths = lengths_array(lengths, n, x.shape[1 - in_axis] if x.ndim > 1 else 1)
+            lengths = lengths_array(lengths, n, x.shape[1 - in_axis] if x.ndim > 1 else 1, minimum=0)
         outs = []
         for lo in range(0, n, _positive("batch_size", batch_size)):
             idx = np.arange(lo, min(n, lo + batch_size))
@@ -304,7 +304,7 @@ class Sequential(Module):
         if x.shape[in_axis] == 0:
             raise ValueError(f"{xname}: expected at least one sample, got {shape_str(x.shape)}")
         if lengths is not None:
-            lengths = lengths_array(lengths, x.shape[in_axis], x.shape[1 - in_axis])
+            lengths = lengths_array(lengths, x.shape[in_axis], x.shape[1 - in_axis], minimum=0)
         return x, y, lengths
 
 

@@ -211,7 +211,7 @@ class LastStep(Module):
         one in a Sequential (or None)."""
         if previous is not None:
             if self.directions is None:
-                self.directions = previous.num_directions
+                self.directions = getattr(previous, "output_directions", previous.num_directions)
             if self.batch_first is None:
                 self.batch_first = previous.batch_first
 

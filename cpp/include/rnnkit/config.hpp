@@ -24,7 +24,7 @@ inline namespace v0 {
 
 // A cell kind is a row of the cell registry (rnnkit/cells.hpp lists them, with names, traits and parameter
 // layouts); the built-in rows have names here. A kind registered later is reached by name: cell_kind("...").
-enum class CellKind : int { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3 };
+enum class CellKind : int { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3, RNN = 4, INDRNN = 5 };
 
 // The most state tensors a cell carries (LSTM 2: h, c; GRU and RNN 1; later cells up to 4), h first.
 constexpr int kMaxStates = 4;
@@ -35,6 +35,31 @@ constexpr int kMaxStates = 4;
 enum class Backend : int { Cpu = 0, Reference = 1, Cuda = 2 };
 const char* to_string(Backend backend);
 Backend parse_backend(const std::string& name);  // "cpu", "reference", "cuda"; throws std::invalid_argument
+
+// An elementwise activation of a recurrent cell, with Keras's and ONNX's names. The parameterised ones:
+//   hard_sigmoid  clip(alpha x + beta, 0, 1)   (default alpha 1/6, beta 1/2: Keras 3's relu6(x + 3) / 6;
+//                                               ONNX's HardSigmoid is alpha 0.2, beta 0.5)
+//   leaky_relu    x > 0 ? x : alpha x          (default alpha 0.01, as torch and ONNX)
+//   elu           x > 0 ? x : alpha (e^x - 1)  (default alpha 1)
+//   scaled_tanh   alpha tanh(beta x)           (ONNX ScaledTanh; default alpha 1, beta 1)
+// The others: tanh, sigmoid, relu, linear (x), softsign x / (1 + |x|), softplus log(1 + e^x).
+struct Nonlinearity {
+    enum Kind : int { Tanh, Sigmoid, Relu, Linear, Softsign, Softplus, Elu, HardSigmoid, LeakyRelu, ScaledTanh };
+    Kind kind = Tanh;
+    double alpha = 0.0;
+    double beta = 0.0;
+    bool operator==(const Nonlinearity& o) const { return kind == o.kind && alpha == o.alpha && beta == o.beta; }
+    bool operator!=(const Nonlinearity& o) const { return !(*this == o); }
+};
+// By name with the default parameters; throws std::invalid_argument naming `what` and listing the names.
+Nonlinearity parse_nonlinearity(const std::string& name, const char* what = "activation");
+// By name with explicit parameters (as many as the kind takes: hard_sigmoid and scaled_tanh 2, elu and
+// leaky_relu 1, the others 0); throws std::invalid_argument for a wrong count or a non-finite value.
+Nonlinearity make_nonlinearity(const std::string& name, const std::vector<double>& params,
+                               const char* what = "activation");
+const char* to_string(Nonlinearity::Kind kind);
+int parameter_count(Nonlinearity::Kind kind);   // the parameters a kind takes (0, 1 or 2)
+std::vector<double> parameters_of(const Nonlinearity& a);  // [] or [alpha] or [alpha, beta]
 
 // Everything that fixes a recurrent layer's parameter layout and behaviour.
 struct LayerConfig {
@@ -49,6 +74,26 @@ struct LayerConfig {
     double dropout = 0.0;               // between layers, training only
     double recurrent_dropout = 0.0;     // on the recurrent input h_prev, one mask per sequence, training only
     bool cell = false;                  // single-step cell: parameter names carry no _l{k} suffix
+    // Activations (Keras's activation / recurrent_activation): LSTM candidate and cell output, GRU candidate,
+    // RNN (kind RNN) and IndRNN the nonlinearity; recurrent_activation the LSTM and GRU gates.
+    Nonlinearity activation{Nonlinearity::Tanh};
+    Nonlinearity recurrent_activation{Nonlinearity::Sigmoid};
+    double cell_clip = 0.0;             // LSTM: clip the inputs of the activations to [-cell_clip, cell_clip] (0: off)
+    // LSTM gate options (Greff et al. 2016): a removed gate is 1 and has no rows in weight_ih/weight_hh/biases;
+    // coupled_input_forget sets i = 1 - f (no input-gate rows); input/output_activation false make the candidate
+    // / the cell output linear.
+    bool input_gate = true;
+    bool forget_gate = true;
+    bool output_gate = true;
+    bool input_activation = true;
+    bool output_activation = true;
+    bool coupled_input_forget = false;
+    // Zoneout (Krueger et al. 2017): with probability zoneout a unit of h keeps its previous value at a step
+    // (zoneout_cell: the LSTM cell state c); training draws per-step masks from the seed, inference uses the
+    // expectation h = p h_prev + (1 - p) h_new.
+    double zoneout = 0.0;
+    double zoneout_cell = 0.0;
+    double recurrent_clip = 0.0;        // IndRNN: the recurrent weights act as clip(u, -clip, clip) (0: off)
     std::uint64_t seed = 0;             // parameter initialisation and dropout masks
     Backend backend = Backend::Cpu;     // where the sequence loops run (not part of a saved model)
 };

@@ -65,6 +65,12 @@ RNNKIT_HD float sigmoid(float v) { return 1.0f / (1.0f + fast_exp(-v)); }
 RNNKIT_HD float tanh_(float v) { return fast_tanh(v); }
 #endif
 RNNKIT_HD double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
+#if defined(__CUDA_ARCH__)
+RNNKIT_HD float exp_(float v) { return expf(v); }
+#else
+RNNKIT_HD float exp_(float v) { return fast_exp(v); }
+#endif
+RNNKIT_HD double exp_(double v) { return exp(v); }
 RNNKIT_HD double tanh_(double v) { return tanh(v); }
 template <class S>
 RNNKIT_HD S relu(S v) { return v > S(0) ? v : S(0); }

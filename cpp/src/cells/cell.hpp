@@ -12,6 +12,9 @@
 // `#pragma omp simd` over the units a thread owns, a CUDA kernel with one thread per unit.
 #pragma once
 
+#include <type_traits>
+#include <utility>
+
 #include "cells/activations.hpp"
 #include "rnnkit/config.hpp"
 
@@ -47,6 +50,103 @@ struct CellTraits {
     int extra_rows;             // rows of the extra parameter [extra_rows, H] (peepholes: 3), 0 if none
 };
 
+// A layer's options as its cell reads them at run time (filled from LayerConfig by the registry row's
+// `configure`, cells/registry.cpp). Cells with a fixed layout ignore what does not concern them.
+struct CellOptions {
+    int gates = 0;                  // gate blocks of H rows in W, R and the biases (the layer's G = gates * H)
+    int saved = 0;                  // blocks of H columns saved per (t, b)
+    bool general = false;           // a non-default option is set: the row runs its general cell
+    Nonlinearity activation{Nonlinearity::Tanh};            // candidate (LSTM, GRU), nonlinearity (RNN)
+    Nonlinearity recurrent_activation{Nonlinearity::Sigmoid};  // gates
+    Nonlinearity input_activation{Nonlinearity::Tanh};      // LSTM candidate: activation, or linear (NIAF)
+    Nonlinearity output_activation{Nonlinearity::Tanh};     // LSTM cell output: activation, or linear (NOAF)
+    double clip = 0.0;              // LSTM cell_clip on the inputs of the activations (0: off)
+    int slot[4] = {0, 1, 2, 3};     // LSTM: the block of gate i, f, g, o among the G rows, -1 when removed
+    bool coupled = false;           // LSTM: i = 1 - f
+    bool linear_before_reset = true;  // GRU
+    double recurrent_clip = 0.0;    // IndRNN: |u| <= recurrent_clip (0: off)
+};
+
+// act(x) for any Nonlinearity (a run-time switch; the fixed cells call sigmoid/tanh_ directly).
+template <class S>
+RNNKIT_HD S activate(const Nonlinearity& a, S x) {
+    switch (a.kind) {
+        case Nonlinearity::Tanh: return tanh_(x);
+        case Nonlinearity::Sigmoid: return sigmoid(x);
+        case Nonlinearity::Relu: return x > S(0) ? x : S(0);
+        case Nonlinearity::Linear: return x;
+        case Nonlinearity::Softsign: return x / (S(1) + (x < S(0) ? -x : x));
+        case Nonlinearity::Softplus: {  // max(x, 0) + log(1 + e^-|x|)
+            const S ax = x < S(0) ? -x : x;
+            return (x > S(0) ? x : S(0)) + S(std::log1p(double(exp_(-ax))));
+        }
+        case Nonlinearity::Elu: return x > S(0) ? x : S(a.alpha) * (exp_(x) - S(1));
+        case Nonlinearity::HardSigmoid: {
+            const S v = S(a.alpha) * x + S(a.beta);
+            return v < S(0) ? S(0) : (v > S(1) ? S(1) : v);
+        }
+        case Nonlinearity::LeakyRelu: return x > S(0) ? x : S(a.alpha) * x;
+        case Nonlinearity::ScaledTanh: return S(a.alpha) * tanh_(S(a.beta) * x);
+    }
+    return x;
+}
+
+// act'(x) from y = act(x): every activation above has a derivative that is a function of its output.
+template <class S>
+RNNKIT_HD S activate_grad(const Nonlinearity& a, S y) {
+    switch (a.kind) {
+        case Nonlinearity::Tanh: return S(1) - y * y;
+        case Nonlinearity::Sigmoid: return y * (S(1) - y);
+        case Nonlinearity::Relu: return y > S(0) ? S(1) : S(0);
+        case Nonlinearity::Linear: return S(1);
+        case Nonlinearity::Softsign: {
+            const S r = S(1) - (y < S(0) ? -y : y);
+            return r * r;
+        }
+        case Nonlinearity::Softplus: return S(1) - exp_(-y);
+        case Nonlinearity::Elu: return y > S(0) ? S(1) : y + S(a.alpha);
+        case Nonlinearity::HardSigmoid: return y > S(0) && y < S(1) ? S(a.alpha) : S(0);
+        case Nonlinearity::LeakyRelu: return y > S(0) ? S(1) : S(a.alpha);
+        case Nonlinearity::ScaledTanh: {
+            const S t = y / S(a.alpha);
+            return S(a.alpha) * S(a.beta) * (S(1) - t * t);
+        }
+    }
+    return S(1);
+}
+
+// The activations a cell template runs: Fixed<> the classic ones inline (sigmoid gates, tanh candidate), Runtime
+// the layer's (CellOptions) through the switch above.
+struct FixedActs {
+    template <class S> static RNNKIT_HD S gate(const CellOptions*, S x) { return sigmoid(x); }
+    template <class S> static RNNKIT_HD S dgate(const CellOptions*, S y) { return y * (S(1) - y); }
+    template <class S> static RNNKIT_HD S cand(const CellOptions*, S x) { return tanh_(x); }
+    template <class S> static RNNKIT_HD S dcand(const CellOptions*, S y) { return S(1) - y * y; }
+};
+struct RuntimeActs {
+    template <class S> static RNNKIT_HD S gate(const CellOptions* o, S x) { return activate(o->recurrent_activation, x); }
+    template <class S> static RNNKIT_HD S dgate(const CellOptions* o, S y) { return activate_grad(o->recurrent_activation, y); }
+    template <class S> static RNNKIT_HD S cand(const CellOptions* o, S x) { return activate(o->activation, x); }
+    template <class S> static RNNKIT_HD S dcand(const CellOptions* o, S y) { return activate_grad(o->activation, y); }
+};
+
+// The layout a driver uses: a cell whose blocks depend on the options has static gate_blocks/saved_blocks.
+template <class Cell, class = void>
+struct HasRuntimeLayout : std::false_type {};
+template <class Cell>
+struct HasRuntimeLayout<Cell, std::void_t<decltype(Cell::gate_blocks(std::declval<const CellOptions&>()))>>
+    : std::true_type {};
+template <class Cell>
+int gate_blocks(const CellOptions& o) {
+    if constexpr (HasRuntimeLayout<Cell>::value) return Cell::gate_blocks(o);
+    else return Cell::traits.gates;
+}
+template <class Cell>
+int saved_blocks(const CellOptions& o) {
+    if constexpr (HasRuntimeLayout<Cell>::value) return Cell::saved_blocks(o);
+    else return Cell::traits.saved;
+}
+
 // One batch row of one time step, as forward sees it. Every pointer is the row's unit 0; the cell reads and
 // writes unit j.
 template <class S>
@@ -60,6 +160,7 @@ struct UnitsForward {
     S* next[kMaxStates];         // [H] each: the states after the step
     S* y;                        // [H] the output row (the new h)
     const S* extra;              // [extra_rows, H] the extra parameter (zeros when the layer has none)
+    const CellOptions* opt;      // the layer's options
     int H;
 };
 
@@ -80,6 +181,7 @@ struct UnitsBackward {
     const S* dmid;               // [H] the mid-step product's gradient dq R_last (backward_mid only)
     S* drec;                     // [H] gradient w.r.t. h_rec (backward_mid only): += unmasked, = masked
     bool masked;                 // recurrent dropout: drec is a separate buffer (=) rather than d h_prev (+=)
+    const CellOptions* opt;      // the layer's options
     int H;
 };
 

@@ -13,7 +13,8 @@ namespace rnnkit {
 inline namespace v0 {
 namespace detail {
 
-template <bool LinearBeforeReset>
+// Acts: FixedActs (σ gates, tanh candidate) or RuntimeActs (the layer's recurrent_activation and activation).
+template <bool LinearBeforeReset, class Acts = FixedActs>
 struct GruCell {
     static constexpr CellTraits traits{3, 4, 1, Recurrence::Dense, true, !LinearBeforeReset, false, 0};
 
@@ -22,9 +23,9 @@ struct GruCell {
     static RNNKIT_HD void forward_gates(const UnitsForward<S>& u, int j) {
         const int H = u.H;
         S* g = u.gates;
-        const S r = sigmoid(g[j] + u.rec[j] + u.bias_hh[j]);
+        const S r = Acts::gate(u.opt, g[j] + u.rec[j] + u.bias_hh[j]);
         g[j] = r;
-        g[H + j] = sigmoid(g[H + j] + u.rec[H + j] + u.bias_hh[H + j]);
+        g[H + j] = Acts::gate(u.opt, g[H + j] + u.rec[H + j] + u.bias_hh[H + j]);
         g[3 * H + j] = LinearBeforeReset ? u.rec[2 * H + j] + u.bias_hh[2 * H + j] : r * u.h_rec[j];
     }
 
@@ -36,7 +37,7 @@ struct GruCell {
         S* g = u.gates;
         const S r = g[j], z = g[H + j];
         const S hidden_n = LinearBeforeReset ? r * g[3 * H + j] : u.rec[2 * H + j] + u.bias_hh[2 * H + j];
-        const S n = tanh_(g[2 * H + j] + hidden_n);
+        const S n = Acts::cand(u.opt, g[2 * H + j] + hidden_n);
         const S h = (S(1) - z) * n + z * u.prev[0][j];
         g[2 * H + j] = n;
         u.next[0][j] = h;
@@ -52,11 +53,11 @@ struct GruCell {
         S* dg = u.dgates;
         const S r = g[j], z = g[H + j], n = g[2 * H + j], q = g[3 * H + j];
         const S dht = u.dh[j] + u.dy[j];
-        const S dnp = dht * (S(1) - z) * (S(1) - n * n);
-        dg[H + j] = dht * (u.prev[0][j] - n) * z * (S(1) - z);
+        const S dnp = dht * (S(1) - z) * Acts::dcand(u.opt, n);
+        dg[H + j] = dht * (u.prev[0][j] - n) * Acts::dgate(u.opt, z);
         dg[2 * H + j] = dnp;
         if (LinearBeforeReset) {
-            dg[j] = dnp * q * r * (S(1) - r);
+            dg[j] = dnp * q * Acts::dgate(u.opt, r);
             dg[3 * H + j] = dnp * r;
         } else {
             dg[3 * H + j] = dnp;
@@ -70,7 +71,7 @@ struct GruCell {
     static RNNKIT_HD void backward_mid(const UnitsBackward<S>& u, int j) {
         const S r = u.gates[j];
         const S h_rec = u.hmask ? u.prev[0][j] * u.hmask[j] : u.prev[0][j];
-        u.dgates[j] = u.dmid[j] * h_rec * r * (S(1) - r);
+        u.dgates[j] = u.dmid[j] * h_rec * Acts::dgate(u.opt, r);
         u.drec[j] = (u.masked ? S(0) : u.drec[j]) + u.dmid[j] * r;
     }
 };

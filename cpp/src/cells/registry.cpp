@@ -7,7 +7,9 @@
 #include <string>
 
 #include "cells/gru.hpp"
+#include "cells/indrnn.hpp"
 #include "cells/lstm.hpp"
+#include "cells/lstm_variants.hpp"
 #include "cells/rnn.hpp"
 #include "cpu/driver.hpp"
 #include "reference/reference.hpp"
@@ -42,28 +44,77 @@ struct Fixed {
     template <class S> static void forward(const SeqForward<S>& a) { cpu::sequence_forward<Cell, S>(a); }
     template <class S> static void backward(const SeqBackward<S>& a) { cpu::sequence_backward<Cell, S>(a); }
 };
-struct GruPick {  // linear_before_reset changes the step's schedule (a mid-step product without it)
+// A row whose options choose between a fixed cell (the classic math, inline) and a general one.
+template <class Classic, class General>
+struct Pick {
     template <class S> static void forward(const SeqForward<S>& a) {
-        a.linear_before_reset ? cpu::sequence_forward<GruCell<true>, S>(a) : cpu::sequence_forward<GruCell<false>, S>(a);
+        a.opt->general ? cpu::sequence_forward<General, S>(a) : cpu::sequence_forward<Classic, S>(a);
     }
     template <class S> static void backward(const SeqBackward<S>& a) {
-        a.linear_before_reset ? cpu::sequence_backward<GruCell<true>, S>(a) : cpu::sequence_backward<GruCell<false>, S>(a);
+        a.opt->general ? cpu::sequence_backward<General, S>(a) : cpu::sequence_backward<Classic, S>(a);
     }
 };
+struct GruPick {  // linear_before_reset changes the step's schedule (a mid-step product without it)
+    template <class S> static void forward(const SeqForward<S>& a) {
+        a.opt->linear_before_reset ? Pick<GruCell<true>, GruCell<true, RuntimeActs>>::forward(a)
+                                   : Pick<GruCell<false>, GruCell<false, RuntimeActs>>::forward(a);
+    }
+    template <class S> static void backward(const SeqBackward<S>& a) {
+        a.opt->linear_before_reset ? Pick<GruCell<true>, GruCell<true, RuntimeActs>>::backward(a)
+                                   : Pick<GruCell<false>, GruCell<false, RuntimeActs>>::backward(a);
+    }
+};
+
+// The rows' configure functions: a layer's options as its cell reads them.
+CellOptions common_options(const LayerConfig& c, int gates, int saved) {
+    CellOptions o;
+    o.gates = gates;
+    o.saved = saved;
+    o.activation = c.activation;
+    o.recurrent_activation = c.recurrent_activation;
+    o.linear_before_reset = c.linear_before_reset;
+    o.recurrent_clip = c.recurrent_clip;
+    return o;
+}
+CellOptions lstm_options(const LayerConfig& c) {
+    const LayerConfig d;
+    CellOptions o = common_options(c, 4, 4);
+    o.general = c.activation != d.activation || c.recurrent_activation != d.recurrent_activation || c.cell_clip > 0 ||
+                !c.input_gate || !c.forget_gate || !c.output_gate || !c.input_activation || !c.output_activation ||
+                c.coupled_input_forget || c.zoneout > 0 || c.zoneout_cell > 0;
+    const Nonlinearity linear{Nonlinearity::Linear};
+    o.input_activation = c.input_activation ? c.activation : linear;
+    o.output_activation = c.output_activation ? c.activation : linear;
+    o.clip = c.cell_clip;
+    o.coupled = c.coupled_input_forget;
+    const bool present[4] = {c.input_gate && !c.coupled_input_forget, c.forget_gate, true, c.output_gate};
+    int g = 0;
+    for (int k = 0; k < 4; ++k) o.slot[k] = present[k] ? g++ : -1;
+    o.gates = g;
+    if (o.general) o.saved = LstmVariantCell::saved_blocks(o);
+    return o;
+}
+CellOptions gru_options(const LayerConfig& c) {
+    const LayerConfig d;
+    CellOptions o = common_options(c, 3, 4);
+    o.general = c.activation != d.activation || c.recurrent_activation != d.recurrent_activation;
+    return o;
+}
+CellOptions single_gate_options(const LayerConfig& c) { return common_options(c, 1, 1); }
 
 template <class S>
 using RefPair = std::pair<ForwardFn<S>, BackwardFn<S>>;
 
 template <class Cell, class Cpu = Fixed<Cell>>
 CellSpec row(CellKind kind, const char* name, const char* layer_class, const char* nonlinearity, const char* summary,
-             std::vector<ParamTemplate> params, std::vector<std::string> options, RefPair<float> ref32,
-             RefPair<double> ref64) {
+             std::vector<ParamTemplate> params, std::vector<std::string> options,
+             CellOptions (*configure)(const LayerConfig&), RefPair<float> ref32, RefPair<double> ref64) {
     constexpr CellTraits tr = Cell::traits;
     CellSpec spec{CellInfo{kind, name, layer_class, nonlinearity, summary, tr.gates, tr.saved, tr.states,
                            recurrence_name(tr.recurrence), tr.mid_step_product, tr.cross_unit_reduction,
                            tr.extra_rows, std::move(params), std::move(options),
                            "uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.nn", {"cpu"}},
-                  {}, {}};
+                  configure, {}, {}};
     const int cpu = int(Backend::Cpu), ref = int(Backend::Reference);
     spec.f32.forward[cpu] = &Cpu::template forward<float>;
     spec.f32.backward[cpu] = &Cpu::template backward<float>;
@@ -74,6 +125,7 @@ CellSpec row(CellKind kind, const char* name, const char* layer_class, const cha
     spec.f64.forward[ref] = ref64.first;
     spec.f64.backward[ref] = ref64.second;
     if (ref32.first) spec.info.backends.push_back("reference");
+    if (!configure) throw std::logic_error(std::string("cell registry: row '") + name + "' has no configure");
     return spec;
 }
 
@@ -88,19 +140,37 @@ const std::vector<CellSpec>& cell_table() {
         std::vector<CellSpec> r;
         auto lstm_params = dense_params();
         lstm_params.push_back({"weight_peephole", {Dim::ExtraRows, Dim::Hidden}, Presence::WithPeephole});
-        r.push_back(row<LstmCell>(CellKind::LSTM, "lstm", "LSTM", nullptr,
-                                  "c = f c_prev + i tanh(g);  h = o tanh(c)  (i, f, o sigmoid; optional peepholes)",
-                                  lstm_params, {"peephole"}, RNNKIT_REFERENCE(lstm)));
+        r.push_back(row<LstmCell, Pick<LstmCell, LstmVariantCell>>(
+            CellKind::LSTM, "lstm", "LSTM", nullptr,
+            "c = f c_prev + i tanh(g);  h = o tanh(c)  (i, f, o sigmoid; optional peepholes and variants)",
+            lstm_params,
+            {"peephole", "activation", "recurrent_activation", "cell_clip", "input_gate", "forget_gate", "output_gate",
+             "input_activation", "output_activation", "coupled_input_forget", "zoneout", "zoneout_cell"},
+            &lstm_options, RNNKIT_REFERENCE(lstm)));
         r.push_back(row<GruCell<true>, GruPick>(CellKind::GRU, "gru", "GRU", nullptr,
                                                 "h = (1 - z) n + z h_prev;  n = tanh(W_n x + r (R_n h + b_hn)) or "
                                                 "tanh(W_n x + R_n (r h) + b_hn)",
-                                                dense_params(), {"linear_before_reset"}, RNNKIT_REFERENCE(gru)));
-        r.push_back(row<RnnCell<false>>(CellKind::RNN_TANH, "rnn_tanh", "RNN", "tanh",
-                                        "h = tanh(W x + b_ih + R h_prev + b_hh)", dense_params(), {},
-                                        RNNKIT_REFERENCE(rnn)));
-        r.push_back(row<RnnCell<true>>(CellKind::RNN_RELU, "rnn_relu", "RNN", "relu",
-                                       "h = max(W x + b_ih + R h_prev + b_hh, 0)", dense_params(), {},
-                                       RNNKIT_REFERENCE(rnn)));
+                                                dense_params(),
+                                                {"linear_before_reset", "activation", "recurrent_activation", "zoneout"},
+                                                &gru_options, RNNKIT_REFERENCE(gru)));
+        r.push_back(row<RnnCell<TanhAct>>(CellKind::RNN_TANH, "rnn_tanh", "RNN", "tanh",
+                                          "h = tanh(W x + b_ih + R h_prev + b_hh)", dense_params(), {},
+                                          &single_gate_options, RNNKIT_REFERENCE(rnn)));
+        r.push_back(row<RnnCell<ReluAct>>(CellKind::RNN_RELU, "rnn_relu", "RNN", "relu",
+                                          "h = max(W x + b_ih + R h_prev + b_hh, 0)", dense_params(), {},
+                                          &single_gate_options, RNNKIT_REFERENCE(rnn)));
+        r.push_back(row<RnnCell<RuntimeAct>>(CellKind::RNN, "rnn", "RNN", nullptr,
+                                             "h = act(W x + b_ih + R h_prev + b_hh), act any activation",
+                                             dense_params(), {"nonlinearity"}, &single_gate_options,
+                                             {nullptr, nullptr}, {nullptr, nullptr}));
+        r.push_back(row<IndRnnCell>(CellKind::INDRNN, "indrnn", "IndRNN", nullptr,
+                                    "h = act(W x + b_ih + b_hh + u * h_prev), u = weight_hh (H,) elementwise",
+                                    {{"weight_ih", {Dim::Gates, Dim::Input}, Presence::Always},
+                                     {"weight_hh", {Dim::Hidden}, Presence::Always},
+                                     {"bias_ih", {Dim::Gates}, Presence::WithBias},
+                                     {"bias_hh", {Dim::Gates}, Presence::WithBias}},
+                                    {"nonlinearity", "recurrent_clip"}, &single_gate_options, {nullptr, nullptr},
+                                    {nullptr, nullptr}));
         for (std::size_t i = 0; i < r.size(); ++i)
             if (int(r[i].info.kind) != int(i)) throw std::logic_error("cell registry: kinds must be row indices");
         return r;

@@ -28,6 +28,9 @@ struct Drivers {
 
 struct CellSpec {
     CellInfo info;
+    // The layer's options as its cell reads them (layout, activations); `general` set when they need the
+    // row's general cell, which the reference backend does not have.
+    CellOptions (*configure)(const LayerConfig&) = nullptr;
     Drivers<float> f32;
     Drivers<double> f64;
     const Drivers<float>& drivers(float*) const { return f32; }

@@ -30,16 +30,37 @@ inline namespace v0 {
 namespace detail {
 namespace cpu {
 
+// Zoneout after a valid step of batch row b: state = m prev + (1 - m) new on the units [u0, u1).
+template <class S>
+void zoneout_forward(const SeqForward<S>& a, const UnitsForward<S>& uf, int t, int b, UnitRange u) {
+    const std::size_t at = (std::size_t(t) * a.B + b) * a.H;
+    for (int q = 0; q < kMaxStates; ++q) {
+        if (!a.zoneout_mask[q] && a.zoneout_p[q] <= 0.0) continue;
+        const S* m = a.zoneout_mask[q] ? a.zoneout_mask[q] + at : nullptr;
+        const S p = S(a.zoneout_p[q]);
+        for (int j = u.u0; j < u.u1; ++j) {
+            const S keep = m ? m[j] : p;
+            uf.next[q][j] = keep * uf.prev[q][j] + (S(1) - keep) * uf.next[q][j];
+        }
+        if (q == 0) copy_row(uf.y + u.u0, uf.next[0] + u.u0, u.u1 - u.u0);
+    }
+}
+
 template <class Cell, class S>
 void sequence_forward(const SeqForward<S>& a) {
     constexpr CellTraits tr = Cell::traits;
-    static_assert(tr.recurrence == Recurrence::Dense && !tr.cross_unit_reduction,
-                  "the CPU driver runs dense recurrences without cross-unit reductions");
+    static_assert((tr.recurrence == Recurrence::Dense || tr.recurrence == Recurrence::Diagonal) &&
+                      !tr.cross_unit_reduction,
+                  "the CPU driver runs dense and diagonal recurrences without cross-unit reductions");
     constexpr int NS = tr.states;
     constexpr bool apart = tr.recurrent_apart, mid = tr.mid_step_product;
-    const int T = a.T, B = a.B, I = a.I, H = a.H, G = tr.gates * H, LD = tr.saved * H;
+    constexpr bool dense = tr.recurrence == Recurrence::Dense;
+    const int T = a.T, B = a.B, I = a.I, H = a.H;
+    const int G = gate_blocks<Cell>(*a.opt) * H, LD = saved_blocks<Cell>(*a.opt) * H;
     const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
     const int chunk = a.training ? T : std::min(T, kInferenceChunk);
+    bool zoneout = false;
+    for (int k = 0; k < NS; ++k) zoneout = zoneout || a.zoneout_mask[k] || a.zoneout_p[k] > 0.0;
     Scratch<S> mem;
     S* pre_base = a.training ? a.gates : mem.take(std::size_t(chunk) * BL);  // inference: [chunk, B, saved*H]
     S* rec = apart ? mem.take(std::size_t(B) * G) : nullptr;               // [B, G] h_rec R^T of one step
@@ -48,11 +69,12 @@ void sequence_forward(const SeqForward<S>& a) {
     S* zeros = zeros_n ? mem.take(std::size_t(zeros_n)) : nullptr;           // stands in for absent b_hh, extra
     if (zeros) zero_row(zeros, zeros_n);
     const S* bR = a.bR ? a.bR : zeros;
-    const S* extra = a.extra ? a.extra : zeros;
+    const S* extra = !dense ? a.R : a.extra ? a.extra : zeros;  // a diagonal recurrence's weights are the cell's extra
     // W^T [I, G] and R^T [H, NR] (R_last^T [H, H] apart for a mid-step product), gates of H columns
     const int NR = mid ? G - H : G;
     const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H, true);
-    const auto RT = WeightOperand<S>::transposed(a.R, H, H, NR, pack_recurrent<S>(T, B, H, NR), mem, H, true);
+    std::optional<WeightOperand<S>> RT;
+    if (dense) RT.emplace(WeightOperand<S>::transposed(a.R, H, H, NR, pack_recurrent<S>(T, B, H, NR), mem, H, true));
     std::optional<WeightOperand<S>> RlastT;
     if (mid)
         RlastT.emplace(WeightOperand<S>::transposed(a.R + std::size_t(G - H) * H, H, H, H,
@@ -68,7 +90,7 @@ void sequence_forward(const SeqForward<S>& a) {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
         const int un = u.u1 - u.u0;
         WT.pack_units(u);
-        RT.pack_units(u);  // the panels of this thread's units, by this thread
+        if (RT) RT->pack_units(u);  // the panels of this thread's units, by this thread
         if (RlastT) RlastT->pack_units(u);
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
@@ -87,6 +109,7 @@ void sequence_forward(const SeqForward<S>& a) {
                 UnitsForward<S> uf{};
                 uf.bias_hh = bR;
                 uf.extra = extra;
+                uf.opt = a.opt;
                 uf.H = H;
                 auto row = [&](int b) {  // point uf at batch row b
                     const std::size_t r = std::size_t(b) * H;
@@ -99,14 +122,16 @@ void sequence_forward(const SeqForward<S>& a) {
                     }
                     uf.y = a.y + (std::size_t(st.t) * B + b) * a.ldy;
                 };
-                if constexpr (!apart) {
-                    RT.multiply_units(g, LD, h_rec, H, rows, u.u0, u.u1, true);  // g += h_rec R^T
+                if constexpr (!dense) {
+                    // diagonal: the cell multiplies h_rec elementwise
+                } else if constexpr (!apart) {
+                    RT->multiply_units(g, LD, h_rec, H, rows, u.u0, u.u1, true);  // g += h_rec R^T
                 } else {
-                    RT.multiply_units(rec, G, h_rec, H, rows, u.u0, u.u1, false);  // rec = h_rec R^T
+                    RT->multiply_units(rec, G, h_rec, H, rows, u.u0, u.u1, false);  // rec = h_rec R^T
                     for (int b = 0; b < B; ++b) {
                         row(b);
                         if (!valid(a.lengths, b, st.t)) {  // saved terms of an ended row stay finite (zero)
-                            for (int blk = tr.gates; blk < tr.saved; ++blk) zero_row(uf.gates + blk * H + u.u0, un);
+                            for (int blk = G / H; blk < LD / H; ++blk) zero_row(uf.gates + blk * H + u.u0, un);
                             continue;
                         }
 #pragma omp simd
@@ -126,6 +151,7 @@ void sequence_forward(const SeqForward<S>& a) {
                     }
 #pragma omp simd
                     for (int j = u.u0; j < u.u1; ++j) Cell::forward(uf, j);
+                    if (zoneout) zoneout_forward(a, uf, st.t, b, u);
                 }
                 if (a.hmask) mask_units(masked + ((s + 1) & 1) * BH, a.state[0] + st.cur * BH, a.hmask, B, H, u);
                 step_end.arrive_and_wait();
@@ -142,9 +168,13 @@ void sequence_backward(const SeqBackward<S>& a) {
     constexpr CellTraits tr = Cell::traits;
     constexpr int NS = tr.states;
     constexpr bool apart = tr.recurrent_apart, mid = tr.mid_step_product;
-    const int T = a.T, B = a.B, I = a.I, H = a.H, G = tr.gates * H, LD = tr.saved * H;
+    constexpr bool dense = tr.recurrence == Recurrence::Dense;
+    const int T = a.T, B = a.B, I = a.I, H = a.H;
+    const int G = gate_blocks<Cell>(*a.opt) * H, LD = saved_blocks<Cell>(*a.opt) * H;
     const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
     const int TB = T * B;
+    bool zoneout = false;
+    for (int k = 0; k < NS; ++k) zoneout = zoneout || a.zoneout_mask[k];
     Scratch<S> mem;
     S* dgates = mem.take(std::size_t(T) * BL);        // [T, B, saved*H] gradients w.r.t. pre-activations
     // carried gradients: dh, dh_next, states 1.. (in place), d(h_rec), d(mid): [B, H] each
@@ -159,10 +189,16 @@ void sequence_backward(const SeqBackward<S>& a) {
     const int zeros_n = tr.extra_rows * H;
     S* zeros = zeros_n ? mem.take(std::size_t(zeros_n)) : nullptr;
     if (zeros) zero_row(zeros, zeros_n);
-    const S* extra = a.extra ? a.extra : zeros;
+    const S* extra = !dense ? a.R : a.extra ? a.extra : zeros;
+    S* dextra = !dense ? a.dR : a.dextra;
+    // zoneout: the part of each state gradient that passes to the previous state [NS, B, H], the cell's share
+    // of dh + dy [B, H], and a zero dy row
+    S* zpass = zoneout ? mem.take(std::size_t(NS + 1) * BH + H) : nullptr;
+    if (zoneout) zero_row(zpass + NS * BH + BH, H);
     // R [NR, H] (rows of the gates whose product is not apart) and R_last [H, H]: panels copied once
     const int NR = apart ? G - H : G;
-    const auto R = WeightOperand<S>::direct(a.R, H, NR, H, mem, T > 1, true);
+    std::optional<WeightOperand<S>> R;
+    if (dense) R.emplace(WeightOperand<S>::direct(a.R, H, NR, H, mem, T > 1, true));
     std::optional<WeightOperand<S>> Rlast;
     if (apart) Rlast.emplace(WeightOperand<S>::direct(a.R + std::size_t(G - H) * H, H, H, H, mem, T > 1, true));
 
@@ -174,7 +210,7 @@ void sequence_backward(const SeqBackward<S>& a) {
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
         const int un = u.u1 - u.u0;
-        R.pack_units(u);  // the panels of this thread's units, by this thread
+        if (R) R->pack_units(u);  // the panels of this thread's units, by this thread
         if (Rlast) Rlast->pack_units(u);
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
@@ -186,6 +222,7 @@ void sequence_backward(const SeqBackward<S>& a) {
             UnitsBackward<S> ub{};
             ub.extra = extra;
             ub.masked = a.hmask != nullptr;
+            ub.opt = a.opt;
             ub.H = H;
             auto row = [&](int b) {  // point ub at batch row b
                 const std::size_t r = std::size_t(b) * H;
@@ -206,17 +243,47 @@ void sequence_backward(const SeqBackward<S>& a) {
             for (int b = 0; b < B; ++b) {
                 row(b);
                 if (!valid(a.lengths, b, st.t)) {  // the state passed through unchanged: so do its gradients
-                    for (int blk = 0; blk < tr.saved; ++blk) zero_row(ub.dgates + blk * H + u.u0, un);
+                    for (int blk = 0; blk < LD / H; ++blk) zero_row(ub.dgates + blk * H + u.u0, un);
                     copy_row(ub.dh_prev + u.u0, ub.dh + u.u0, un);
                     continue;
                 }
+                if (zoneout) {  // the cell sees (1 - m) of each state gradient; m of it passes straight back
+                    S* pass = zpass + std::size_t(b) * H;
+                    S* own = zpass + NS * BH + std::size_t(b) * H;
+                    const std::size_t at = (std::size_t(st.t) * B + b) * H;
+                    for (int q = 0; q < NS; ++q) {
+                        const S* m = a.zoneout_mask[q] ? a.zoneout_mask[q] + at : nullptr;
+                        S* p = pass + q * BH;
+                        for (int j = u.u0; j < u.u1; ++j) {
+                            const S keep = m ? m[j] : S(0);
+                            if (q == 0) {
+                                const S total = ub.dh[j] + ub.dy[j];
+                                p[j] = keep * total;
+                                own[j] = (S(1) - keep) * total;
+                            } else {
+                                p[j] = keep * ub.dstate[q][j];
+                                ub.dstate[q][j] -= p[j];
+                            }
+                        }
+                    }
+                    ub.dh = own;
+                    ub.dy = zpass + NS * BH + BH;  // zeros
+                }
 #pragma omp simd
                 for (int j = u.u0; j < u.u1; ++j) Cell::backward(ub, j);
+                if (zoneout) {
+                    const S* pass = zpass + std::size_t(b) * H;
+                    for (int j = u.u0; j < u.u1; ++j) ub.dh_prev[j] += pass[j];
+                    for (int q = 1; q < NS; ++q)
+                        for (int j = u.u0; j < u.u1; ++j) ub.dstate[q][j] += pass[q * BH + j];
+                }
             }
             step_end.arrive_and_wait();
             // Gradients w.r.t. h_rec go straight into dh_prev, or with a dropout mask into dh_rec first and then
             // dh_prev += dh_rec * hmask.
-            if constexpr (apart) {
+            if constexpr (!dense) {
+                // diagonal: the cell wrote dh_prev whole
+            } else if constexpr (apart) {
                 if constexpr (!mid) {
                     Rlast->multiply_units(drec, H, dg + G, LD, rows, u.u0, u.u1, a.hmask == nullptr);  // dq R_last
                 } else {
@@ -232,11 +299,11 @@ void sequence_backward(const SeqBackward<S>& a) {
                     }
                     step_end.arrive_and_wait();
                 }
-                R.multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, true);  // += dgates[:, :G-H] R[:G-H]
+                R->multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, true);  // += dgates[:, :G-H] R[:G-H]
             } else {
-                R.multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, a.hmask == nullptr);  // (+)= dgates R
+                R->multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, a.hmask == nullptr);  // (+)= dgates R
             }
-            if (a.hmask) add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
+            if (dense && a.hmask) add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
             std::swap(dh_t, dh_n);
         }
     }
@@ -249,7 +316,7 @@ void sequence_backward(const SeqBackward<S>& a) {
     const S* h_prev_all = recurrent_inputs(masked_all, a.state[0] + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
     WeightOperand<S>::direct(a.W, I, G, I, mem, true).multiply(a.dx, I, dgates, LD, TB, a.dx_accumulate);  // dx (+)= dG W
     add_transposed_product(a.dW, I, dgates, LD, G, a.x, I, TB, I);        // dW += dG^T x
-    add_transposed_product(a.dR, H, dgates, LD, NR, h_prev_all, H, TB, H);  // dR += dG^T h_rec
+    if (dense) add_transposed_product(a.dR, H, dgates, LD, NR, h_prev_all, H, TB, H);  // dR += dG^T h_rec
     if (apart) {  // the last gate's recurrent weights multiply h_rec, or the mid-step vector (saved as q)
         const S* q_in = mid ? a.gates + G : h_prev_all;
         add_transposed_product(a.dR + std::size_t(NR) * H, H, dgates + G, LD, H, q_in, mid ? LD : H, TB, H);
@@ -259,16 +326,20 @@ void sequence_backward(const SeqBackward<S>& a) {
         add_column_sums(a.dbR, dgates, TB, NR, LD);
         if (apart) add_column_sums(a.dbR + NR, dgates + G, TB, H, LD);
     }
-    if constexpr (tr.extra_rows > 0) {
-        if (a.dextra) {
+    if constexpr (tr.extra_rows > 0 || !dense) {
+        if (dextra) {
             UnitsBackward<S> ub{};
-            ub.dextra = a.dextra;
+            ub.dextra = dextra;
+            ub.extra = extra;
+            ub.opt = a.opt;
             ub.H = H;
             for (int t = 0; t < T; ++t) {
                 const std::size_t prev = std::size_t(t + (a.reverse ? 1 : 0)) * BH;
                 const std::size_t cur = std::size_t(t + (a.reverse ? 0 : 1)) * BH;
                 for (int b = 0; b < B; ++b) {
+                    ub.gates = a.gates + t * BL + b * std::size_t(LD);
                     ub.dgates = dgates + t * BL + b * std::size_t(LD);
+                    ub.hmask = a.hmask ? a.hmask + b * std::size_t(H) : nullptr;
                     for (int q = 0; q < NS; ++q) {
                         ub.prev[q] = a.state[q] + prev + b * std::size_t(H);
                         ub.next[q] = a.state[q] + cur + b * std::size_t(H);

@@ -171,8 +171,8 @@ void Model::predict(const float* x, int T, int B, float* y, const int* lengths) 
     if (T < 1 || B < 1) throw std::invalid_argument("x: expected T >= 1 and B >= 1");
     if (lengths)
         for (int b = 0; b < B; ++b)
-            if (lengths[b] < 1 || lengths[b] > T)
-                throw std::invalid_argument("lengths: expected values in 1.." + std::to_string(T));
+            if (lengths[b] < 0 || lengths[b] > T)
+                throw std::invalid_argument("lengths: expected values in 0.." + std::to_string(T));
     Flow f;
     f.T = T;
     f.B = B;

@@ -61,6 +61,10 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
     if (!spec.f32.forward[int(config_.backend)])
         throw std::invalid_argument(std::string("backend: '") + to_string(config_.backend) +
                                     "' is not available for cell '" + cell.name + "' in this build");
+    const detail::CellOptions opt = spec.configure(config_);
+    if (config_.backend == Backend::Reference && (opt.general || config_.zoneout > 0 || config_.zoneout_cell > 0))
+        throw std::invalid_argument(std::string("backend: 'reference' runs the classic ") + cell.name +
+                                    " only (no activation, gate, clip or zoneout options); use backend='cpu'");
     num_states_ = cell.states;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
     std::size_t offset = 0;
@@ -74,7 +78,7 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
                 std::vector<std::int64_t> shape;
                 std::size_t size = 1;
                 for (Dim dim : p.shape) {
-                    const int n = dim == Dim::Gates ? cell.gates * H
+                    const int n = dim == Dim::Gates ? opt.gates * H
                                   : dim == Dim::Input ? layer_input_size(l)
                                   : dim == Dim::Hidden ? H
                                                        : cell.extra_rows;
@@ -148,8 +152,8 @@ void Recurrent<S>::forward(S* y, S* const* state_n, const S* x, const S* const* 
         throw std::invalid_argument("x: T*B must be below 2^31, got T=" + std::to_string(T) + ", B=" + std::to_string(B));
     if (lengths)
         for (int b = 0; b < B; ++b)
-            if (lengths[b] < 1 || lengths[b] > T)
-                throw std::invalid_argument("lengths: expected values in 1.." + std::to_string(T) + ", got " +
+            if (lengths[b] < 0 || lengths[b] > T)
+                throw std::invalid_argument("lengths: expected values in 0.." + std::to_string(T) + ", got " +
                                             std::to_string(lengths[b]) + " at index " + std::to_string(b));
     const States<S*> fin(state_n, num_states_);
     const States<const S*> init(state0, num_states_);
@@ -190,12 +194,15 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
         return;
     }
     detail::DenormalGuard flush_denormals;
-    const int stride = cell.info.saved * H;
+    const detail::CellOptions opt = cell.configure(config_);
+    const int stride = opt.saved * H;
+    const double zoneout_p[2] = {config_.zoneout, NS > 1 ? config_.zoneout_cell : 0.0};  // h, c
     const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
     const bool dropout = training && config_.dropout > 0.0 && L > 1;
     const bool recurrent_dropout = training && config_.recurrent_dropout > 0.0;
+    const bool zoneout = training && (zoneout_p[0] > 0.0 || zoneout_p[1] > 0.0);
     std::mt19937_64 engine;
-    if (dropout || recurrent_dropout) engine.seed(mix(config_.seed, ++dropout_stream_));
+    if (dropout || recurrent_dropout || zoneout) engine.seed(mix(config_.seed, ++dropout_stream_));
     auto draw_mask = [&engine](S* m, std::size_t n, double p) { detail::draw_dropout_mask(m, n, p, engine); };
 
     // Slab layout: training keeps everything backward needs; inference keeps two state slots per
@@ -218,6 +225,8 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
                 rec->gates.push_back(take(TB * stride));
                 for (int k = 0; k < NS; ++k) rec->state.push_back(take((T + 1) * BH));
                 if (recurrent_dropout) rec->hmask.push_back(take(BH));
+                if (zoneout)
+                    for (int k = 0; k < NS; ++k) rec->zmask.push_back(k < 2 && zoneout_p[k] > 0.0 ? take(TB * H) + 1 : 0);
             }
         }
         // A layer keeps one record: the one this forward replaces lends its memory (no fresh pages).
@@ -240,6 +249,9 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
                     hmasks[k] = base + rec->hmask[k];
                     draw_mask(hmasks[k], BH, config_.recurrent_dropout);
                 }
+                for (int q = 0; zoneout && q < NS; ++q)
+                    if (const std::size_t at = rec->zmask[std::size_t(k) * NS + q])
+                        detail::draw_keep_mask(base + at - 1, TB * H, zoneout_p[q], engine);
             }
         }
     } else {
@@ -275,13 +287,19 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
             a.extra = p(kExtra);
             a.lengths = lengths;
             a.hmask = hmasks[k];
+            for (int q = 0; q < NS && q < 2; ++q) {
+                if (training && rec && !rec->zmask.empty() && rec->zmask[std::size_t(k) * NS + q])
+                    a.zoneout_mask[q] = rec->slab.data() + rec->zmask[std::size_t(k) * NS + q] - 1;
+                else if (!training)
+                    a.zoneout_p[q] = zoneout_p[q];
+            }
+            a.opt = &opt;
             a.T = T;
             a.B = B;
             a.I = layer_input_size(l);
             a.H = H;
             a.reverse = d == 1;
             a.training = training;
-            a.linear_before_reset = config_.linear_before_reset;
             detail::sequence_forward(config_.backend, a);
         }
         if (masks[l]) {
@@ -321,6 +339,7 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
     const int T = rec->T, B = rec->B;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size, NS = num_states_;
     const detail::CellSpec& cell = detail::cell_spec(config_.kind);
+    const detail::CellOptions opt = cell.configure(config_);
     const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
     detail::Scratch<S> mem;
     S* between = L > 1 ? mem.take(2 * TB * out_cols) : nullptr;  // gradients w.r.t. inner layer outputs
@@ -356,12 +375,14 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
             a.extra = p(kExtra);
             a.lengths = rec->lengths_or_null();
             a.hmask = rec->hmask.empty() ? nullptr : base + rec->hmask[k];
+            for (int q = 0; q < NS && !rec->zmask.empty(); ++q)
+                if (const std::size_t at = rec->zmask[std::size_t(k) * NS + q]) a.zoneout_mask[q] = base + at - 1;
+            a.opt = &opt;
             a.T = T;
             a.B = B;
             a.I = layer_input_size(l);
             a.H = H;
             a.reverse = d == 1;
-            a.linear_before_reset = config_.linear_before_reset;
             detail::sequence_backward(config_.backend, a);
         }
         if (l > 0 && !rec->mask.empty()) {

@@ -14,7 +14,7 @@ template <class S>
 void gru_forward(const SeqForward<S>& a) {
     const int T = a.T, B = a.B, I = a.I, H = a.H, G = 3 * H;
     const std::size_t BH = std::size_t(B) * H;
-    const bool lbr = a.linear_before_reset;
+    const bool lbr = a.opt->linear_before_reset;
     const S* Rn = a.R + std::size_t(2) * H * H;  // [H, H]
     std::vector<S> xw(std::size_t(B) * G), rec(std::size_t(B) * G), h_rec(BH), q(BH), r(BH), z(BH);
     auto bias = [](const S* b, int k) { return b ? b[k] : S(0); };
@@ -58,7 +58,7 @@ template <class S>
 void gru_backward(const SeqBackward<S>& a) {
     const int T = a.T, B = a.B, H = a.H, G = 3 * H, LD = 4 * H;
     const std::size_t BH = std::size_t(B) * H;
-    const bool lbr = a.linear_before_reset;
+    const bool lbr = a.opt->linear_before_reset;
     const S* Rn = a.R + std::size_t(2) * H * H;
     // dG[t, b] = [dr' dz' dn' dq]: pre-activation gradients of r z n, and of q's linear term (R_n h or R_n q)
     std::vector<S> dh(BH), dh_prev(BH), h_rec(BH), dmid(BH), drec(BH), dG(std::size_t(T) * B * LD);
