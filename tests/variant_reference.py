@@ -154,5 +154,8 @@ def layer_forward(kind, x, params, options, *, num_layers=1, bidirectional=False
 
 
 def merge(y, H, mode):
+    if mode == "concat":
+        return y
     fwd, bwd = y[..., :H], y[..., H:]
-    return {"concat": y, "sum": fwd + bwd, "mul": fwd * bwd, "ave": 0.5 * (fwd + bwd), None: (fwd, bwd)}[mode]
+    return {"sum": lambda: fwd + bwd, "mul": lambda: fwd * bwd, "ave": lambda: 0.5 * (fwd + bwd),
+            None: lambda: (fwd, bwd)}[mode]()

@@ -12,14 +12,14 @@ import numpy as np
 from . import _docs
 from ._checks import flag, float_array, positive_int, seed_value, state_pair
 from ._params import CoreModule
-from .layers import _check_nonlinearity
+from .layers import _check_nonlinearity, _jsonable, _rnn_kind, gru_options, lstm_options, non_default
 
 __all__ = ["LSTMCell", "GRUCell", "RNNCell"]
 
 
 class _Cell(CoreModule):
     def __init__(self, kind, input_size, hidden_size, *, bias, seed, dtype, peephole=False, linear_before_reset=True,
-                 backend="cpu"):
+                 backend="cpu", options=None, core_options=None):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.bias = flag("bias", bias)
@@ -27,12 +27,17 @@ class _Cell(CoreModule):
         self._init_core(dtype, kind=kind, input_size=self.input_size, hidden_size=self.hidden_size, num_layers=1,
                         bias=self.bias, bidirectional=False, peephole=flag("peephole", peephole),
                         linear_before_reset=flag("linear_before_reset", linear_before_reset), dropout=0.0,
-                        cell=True, seed=self.seed, backend=backend)
+                        cell=True, seed=self.seed, backend=backend,
+                        options={**non_default(options or {}), **(core_options or {})})
+        self._options = options or {}
+        for k, v in self._options.items():
+            setattr(self, k, v)
 
     def get_config(self) -> dict:
         config = dict(input_size=self.input_size, hidden_size=self.hidden_size, bias=self.bias, seed=self.seed,
                       dtype=self.dtype.name, backend=self.backend)
         config.update(self._kind_config())
+        config.update({k: _jsonable(v) for k, v in self._options.items()})
         return config
 
     def _kind_config(self) -> dict:
@@ -64,7 +69,8 @@ class _Cell(CoreModule):
         return dx[0], dh0[0], (None if dc0 is None else dc0[0])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, dtype='{self.dtype.name}')"
+        extra = "".join(f", {k}={v!r}" for k, v in non_default(self._options).items())
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, dtype='{self.dtype.name}')"
 
 
 class LSTMCell(_Cell):
@@ -73,15 +79,23 @@ class LSTMCell(_Cell):
 
         The math of rnnkit.LSTM for one step. Call: `h, c = cell(x, state=None, training=True)`;
         `dx, (dh, dc) = cell.backward((dh, dc))`.
-        """, _docs.insert_after(_docs.CELL_NAMES, "bias", "peephole"), **_docs.CELL_ARGS,
+        The variant keywords are rnnkit.LSTM's (see its docstring for the formulas).
+        """, _docs.insert_after(_docs.CELL_NAMES, "bias", "peephole",
+                                *[n for n in _docs.LSTM_OPTIONS if n != "merge_mode"]), **_docs.CELL_ARGS,
         hidden_size="features of the hidden state h and cell state c (H).",
         peephole="add the peephole weights weight_peephole (Gers & Schmidhuber 2000), default False.")
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, peephole: bool = False,
+                 activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
+                 cell_clip: float | None = None, zoneout: float = 0.0, zoneout_cell: float = 0.0,
+                 input_gate: bool = True, forget_gate: bool = True, output_gate: bool = True,
+                 input_activation: bool = True, output_activation: bool = True, coupled_input_forget: bool = False,
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
         self.peephole = flag("peephole", peephole)
+        options = lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate,
+                               forget_gate, output_gate, input_activation, output_activation, coupled_input_forget)
         super().__init__("lstm", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, peephole=self.peephole,
-                         backend=backend)
+                         backend=backend, options=options)
 
     def _kind_config(self) -> dict:
         return dict(peephole=self.peephole)
@@ -120,15 +134,20 @@ class GRUCell(_SingleStateCell):
         One GRU step (gates r, z, n); see rnnkit.GRU for `linear_before_reset`.
 
         Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
-        """, _docs.insert_after(_docs.CELL_NAMES, "bias", "linear_before_reset"), **_docs.CELL_ARGS,
+        """, _docs.insert_after(_docs.CELL_NAMES, "bias", "linear_before_reset",
+                                *[n for n in _docs.GRU_OPTIONS if n != "merge_mode"]), **_docs.CELL_ARGS,
+        activation="the candidate's activation, default 'tanh' (any of rnnkit.LSTM's activations).",
         linear_before_reset="True (torch, cuDNN) applies the reset gate after the recurrent product, False (Cho et "
                             "al. 2014) before it; default True.")
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, linear_before_reset: bool = True,
-                 seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
+                 activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
+                 zoneout: float = 0.0, seed: int | None = None, dtype: str | type | np.dtype = "float32",
+                 backend: str = "cpu") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         super().__init__("gru", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
-                         linear_before_reset=self.linear_before_reset, backend=backend)
+                         linear_before_reset=self.linear_before_reset, backend=backend,
+                         options=gru_options(activation, recurrent_activation, zoneout))
 
     def _kind_config(self) -> dict:
         return dict(linear_before_reset=self.linear_before_reset)
@@ -136,18 +155,18 @@ class GRUCell(_SingleStateCell):
 
 class RNNCell(_SingleStateCell):
     __doc__ = _docs.document("""
-        One simple-RNN step, tanh or relu: h = act(W x + b_ih + R h_prev + b_hh).
+        One simple-RNN step: h = act(W x + b_ih + R h_prev + b_hh), act any of rnnkit.RNN's nonlinearities.
 
         Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
         """, _docs.insert_after(_docs.CELL_NAMES, "bias", "nonlinearity"), **_docs.CELL_ARGS,
-        nonlinearity="the activation act, 'tanh' or 'relu', default 'tanh'.")
+        nonlinearity="the activation act, default 'tanh': a name or a tuple with parameters, as rnnkit.RNN's.")
 
-    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, nonlinearity: str = "tanh",
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, nonlinearity: str | tuple = "tanh",
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
-        _check_nonlinearity(nonlinearity)
-        self.nonlinearity = nonlinearity
-        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
-                         backend=backend)
+        self.nonlinearity = _check_nonlinearity(nonlinearity)
+        kind = _rnn_kind(self.nonlinearity)
+        super().__init__(kind, input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, backend=backend,
+                         core_options={"activation": self.nonlinearity} if kind == "rnn" else None)
 
     def _kind_config(self) -> dict:
-        return dict(nonlinearity=self.nonlinearity)
+        return dict(nonlinearity=_jsonable(self.nonlinearity))

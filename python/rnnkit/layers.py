@@ -42,6 +42,35 @@ _OPTION_DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid", "ce
                     "coupled_input_forget": False, "zoneout": 0.0, "zoneout_cell": 0.0, "recurrent_clip": None}
 
 
+def lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate, forget_gate,
+                 output_gate, input_activation, output_activation, coupled_input_forget) -> dict:
+    """The LSTM variant keywords, checked (layers and cells share them)."""
+    options = dict(activation=check_activation("activation", activation),
+                   recurrent_activation=check_activation("recurrent_activation", recurrent_activation),
+                   cell_clip=clip_value("cell_clip", cell_clip), zoneout=probability("zoneout", zoneout),
+                   zoneout_cell=probability("zoneout_cell", zoneout_cell), input_gate=flag("input_gate", input_gate),
+                   forget_gate=flag("forget_gate", forget_gate), output_gate=flag("output_gate", output_gate),
+                   input_activation=flag("input_activation", input_activation),
+                   output_activation=flag("output_activation", output_activation),
+                   coupled_input_forget=flag("coupled_input_forget", coupled_input_forget))
+    if options["coupled_input_forget"] and not (options["input_gate"] and options["forget_gate"]):
+        raise ValueError("coupled_input_forget: i = 1 - f needs the forget gate and replaces the input gate; "
+                         "leave input_gate and forget_gate True")
+    return options
+
+
+def gru_options(activation, recurrent_activation, zoneout) -> dict:
+    """The GRU variant keywords, checked."""
+    return dict(activation=check_activation("activation", activation),
+                recurrent_activation=check_activation("recurrent_activation", recurrent_activation),
+                zoneout=probability("zoneout", zoneout))
+
+
+def non_default(options: dict) -> dict:
+    """The options that differ from their defaults (for repr)."""
+    return {k: v for k, v in options.items() if v != _OPTION_DEFAULTS[k]}
+
+
 class _Recurrent(CoreModule):
     is_recurrent = True
     _kind = ""
@@ -63,7 +92,7 @@ class _Recurrent(CoreModule):
         self.num_directions = 2 if self.bidirectional else 1
         self.merge_mode = check_merge_mode(merge_mode)
         self._merge_saved = None
-        core_options = {k: v for k, v in (options or {}).items() if v != _OPTION_DEFAULTS[k]}
+        core_options = non_default(options or {})
         self._init_core(dtype, kind=kind or self._kind, options=core_options, input_size=self.input_size, hidden_size=self.hidden_size,
                         num_layers=self.num_layers, bias=self.bias, bidirectional=self.bidirectional,
                         peephole=flag("peephole", peephole),
@@ -314,17 +343,8 @@ class LSTM(_TwoState):
                  l2: float = 0.0, kernel_init: str = "uniform", recurrent_init: str = "uniform",
                  forget_bias: float | None = None, backend: str = "cpu") -> None:
         self.peephole = flag("peephole", peephole)
-        options = dict(activation=check_activation("activation", activation),
-                       recurrent_activation=check_activation("recurrent_activation", recurrent_activation),
-                       cell_clip=clip_value("cell_clip", cell_clip), zoneout=probability("zoneout", zoneout),
-                       zoneout_cell=probability("zoneout_cell", zoneout_cell), input_gate=flag("input_gate", input_gate),
-                       forget_gate=flag("forget_gate", forget_gate), output_gate=flag("output_gate", output_gate),
-                       input_activation=flag("input_activation", input_activation),
-                       output_activation=flag("output_activation", output_activation),
-                       coupled_input_forget=flag("coupled_input_forget", coupled_input_forget))
-        if options["coupled_input_forget"] and not (options["input_gate"] and options["forget_gate"]):
-            raise ValueError("coupled_input_forget: i = 1 - f needs the forget gate and replaces the input gate; "
-                             "leave input_gate and forget_gate True")
+        options = lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate,
+                               forget_gate, output_gate, input_activation, output_activation, coupled_input_forget)
         if forget_bias is not None and not options["forget_gate"]:
             raise ValueError("forget_bias: the layer has no forget gate (forget_gate=False)")
         self._options = options
@@ -357,7 +377,7 @@ class LSTM(_TwoState):
         extra = super()._repr_extra()
         if self.peephole:
             extra["peephole"] = True
-        extra.update({k: v for k, v in self._options.items() if v != _OPTION_DEFAULTS[k]})
+        extra.update(non_default(self._options))
         return extra
 
 
@@ -401,9 +421,7 @@ class GRU(_SingleState):
                  recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
                  recurrent_init: str = "uniform", backend: str = "cpu") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
-        self._options = dict(activation=check_activation("activation", activation),
-                             recurrent_activation=check_activation("recurrent_activation", recurrent_activation),
-                             zoneout=probability("zoneout", zoneout))
+        self._options = gru_options(activation, recurrent_activation, zoneout)
         for k, v in self._options.items():
             setattr(self, k, v)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
@@ -420,7 +438,7 @@ class GRU(_SingleState):
         extra = super()._repr_extra()
         if not self.linear_before_reset:
             extra["linear_before_reset"] = False
-        extra.update({k: v for k, v in self._options.items() if v != _OPTION_DEFAULTS[k]})
+        extra.update(non_default(self._options))
         return extra
 
 
