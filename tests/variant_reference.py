@@ -68,7 +68,7 @@ def lstm_step(x, h, c, p, o):
     g = act(a if o.get("input_activation", True) else "linear", clip(blocks["g"]))
     c_new = f * c + i * g
     og = act(ra, clip(blocks["o"] + P[2] * c_new)) if "o" in blocks else 1.0
-    h_new = og * act(a if o.get("output_activation", True) else "linear", clip(c_new))
+    h_new = og * act(a if o.get("output_activation", True) else "linear", c_new)  # c itself is not clipped
     return h_new, c_new
 
 

@@ -40,8 +40,9 @@ ARGS.update({
                   "clip(alpha x + beta, 0, 1)), ('leaky_relu', alpha), ('elu', alpha), ('scaled_tanh', alpha, beta) "
                   "(alpha tanh(beta x)).",
     "recurrent_activation": "the gates' activation σ, default 'sigmoid'; the same choices as activation.",
-    "cell_clip": "default None (no clipping); a positive c clips the input of every activation to [-c, c] "
-                 "(ONNX's clip); no gradient passes where it clips.",
+    "cell_clip": "default None (no clipping); a positive c clips the inputs of the gate and candidate activations "
+                 "to [-c, c] (ONNX's clip as onnxruntime applies it; the cell state is not clipped); no gradient "
+                 "passes where it clips.",
     "zoneout": "probability that a unit of h keeps its previous value at a training step (Krueger et al. 2017; "
                "inference uses the expectation), default 0.0.",
     "zoneout_cell": "the same for the cell state c, default 0.0.",
@@ -54,8 +55,9 @@ ARGS.update({
     "input_activation": "apply activation to the candidate g, default True; False is Greff's NIAF (g linear).",
     "output_activation": "apply activation to the cell state before the output gate, default True; False is "
                          "Greff's NOAF (h = o c).",
-    "coupled_input_forget": "couple the input gate to the forget gate, i = 1 - f (Greff's CIFG, ONNX "
-                            "input_forget), default False; the layer then has no input-gate rows.",
+    "coupled_input_forget": "couple the input gate to the forget gate, i = 1 - f (Greff's CIFG), default False; "
+                            "the layer then has no input-gate rows. ONNX's input_forget (onnxruntime: f = 1 - i) is "
+                            "the same model with the coupled gate's weights negated (sigmoid gates).",
 })
 
 LSTM_OPTIONS = ("activation", "recurrent_activation", "cell_clip", "zoneout", "zoneout_cell", "merge_mode",

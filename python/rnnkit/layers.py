@@ -301,7 +301,7 @@ class LSTM(_TwoState):
 
         i = σ(W_i x + R_i h + b_i [+ p_i c_prev])   f = σ(W_f x + R_f h + b_f [+ p_f c_prev])   g = act(W_g x + R_g h + b_g)
         c = f c_prev + i g                          o = σ(W_o x + R_o h + b_o [+ p_o c])          h = o act(c)
-        σ is recurrent_activation, act is activation; cell_clip clips every activation's input to [-clip, clip].
+        σ is recurrent_activation, act is activation; cell_clip clips the gates' and g's activation inputs to [-clip, clip].
         Peephole weights are the extra parameters `weight_peephole_l{k}[_reverse]`, shape (3, H), rows i, f, o.
         Greff et al. (2016) variants of the vanilla (peephole) LSTM, each a keyword (combine with peephole=True):
           NIG  input_gate=False             i = 1

@@ -5,8 +5,9 @@
 //   z = act_in(clip(g_g))            act_in = activation, or linear (input_activation=False)
 //   c = f c_prev + i z
 //   o = σ_g(clip(g_o + p_o c))       or 1 (output_gate=False)
-//   h = o act_out(clip(c))           act_out = activation, or linear (output_activation=False)
-// σ_g = recurrent_activation; clip(v) = min(max(v, -cell_clip), cell_clip) when cell_clip > 0 (ONNX `clip`).
+//   h = o act_out(c)                 act_out = activation, or linear (output_activation=False)
+// σ_g = recurrent_activation; clip(v) = min(max(v, -cell_clip), cell_clip) when cell_clip > 0 (ONNX `clip` as
+// onnxruntime applies it: to the inputs of the gate and candidate activations, not to c).
 // A removed gate has no rows: the G = gates * H gate rows hold the remaining gates in the order i f g o
 // (CellOptions::slot). Saved per unit, in blocks of H: [0, G) the gates' values, [G, 2G) their derivatives
 // act'(clip(v)) [|v| <= clip], then act_out(clip(c)), its derivative, and c (before any zoneout).
@@ -23,10 +24,10 @@ struct LstmVariantCell {
     static int gate_blocks(const CellOptions& o) { return o.gates; }
     static int saved_blocks(const CellOptions& o) { return 2 * o.gates + 3; }
 
-    // y = act(clip(v)), d = act'(clip(v)) [|v| <= clip]
+    // y = act(clip(v)), d = act'(clip(v)) [|v| <= clip]  (clip <= 0: no clipping)
     template <class S>
-    static RNNKIT_HD S apply(const Nonlinearity& act, const CellOptions* o, S v, S& d) {
-        const S c = S(o->clip);
+    static RNNKIT_HD S apply(const Nonlinearity& act, double clip, S v, S& d) {
+        const S c = S(clip);
         const bool clipped = c > S(0) && (v > c || v < -c);
         const S y = activate(act, clipped ? (v > S(0) ? c : -c) : v);
         d = clipped ? S(0) : activate_grad(act, y);
@@ -43,15 +44,15 @@ struct LstmVariantCell {
         const S cp = u.prev[1][j];
         const int si = o->slot[0], sf = o->slot[1], sg = o->slot[2], so = o->slot[3];
         S f = S(1), i = S(1), og = S(1);
-        if (sf >= 0) g[sf * H + j] = f = apply(o->recurrent_activation, o, g[sf * H + j] + P[H + j] * cp, d[sf * H + j]);
-        if (si >= 0) g[si * H + j] = i = apply(o->recurrent_activation, o, g[si * H + j] + P[j] * cp, d[si * H + j]);
+        if (sf >= 0) g[sf * H + j] = f = apply(o->recurrent_activation, o->clip, g[sf * H + j] + P[H + j] * cp, d[sf * H + j]);
+        if (si >= 0) g[si * H + j] = i = apply(o->recurrent_activation, o->clip, g[si * H + j] + P[j] * cp, d[si * H + j]);
         else if (o->coupled) i = S(1) - f;
-        const S z = apply(o->input_activation, o, g[sg * H + j], d[sg * H + j]);
+        const S z = apply(o->input_activation, o->clip, g[sg * H + j], d[sg * H + j]);
         g[sg * H + j] = z;
         const S c = f * cp + i * z;
-        if (so >= 0) g[so * H + j] = og = apply(o->recurrent_activation, o, g[so * H + j] + P[2 * H + j] * c, d[so * H + j]);
+        if (so >= 0) g[so * H + j] = og = apply(o->recurrent_activation, o->clip, g[so * H + j] + P[2 * H + j] * c, d[so * H + j]);
         S da;
-        const S a = apply(o->output_activation, o, c, da);
+        const S a = apply(o->output_activation, 0.0, c, da);
         d[GH + j] = a;
         d[GH + H + j] = da;
         d[GH + 2 * H + j] = c;
