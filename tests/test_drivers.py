@@ -47,6 +47,7 @@ GENERAL = [
         zoneout_cell=0.3, coupled_input_forget=True, output_activation=False)}),
     ("lstm-nig-nog-niaf", "lstm", {"options": dict(input_gate=False, output_gate=False, input_activation=False,
                                                    activation="elu")}),
+    ("lstm-proj", "lstm", {"peephole": True, "options": dict(proj_size=3, activation="softsign")}),
     ("lstm-nfg", "lstm", {"peephole": True, "options": dict(forget_gate=False, recurrent_activation="softplus")}),
     ("gru-general", "gru", {"options": dict(activation=("scaled_tanh", 1.5, 0.7), recurrent_activation="sigmoid",
                                             zoneout=0.2)}),
@@ -83,6 +84,12 @@ def nmse(actual, expected):
 NMSE_LIMIT = {np.float32: 1e-10, np.float64: 1e-24}
 
 
+def state_widths(options, num_states, H):
+    """Features of each state: h has proj_size with a projection, all else H."""
+    proj = options.get("options", {}).get("proj_size", 0)
+    return [proj or H] + [H] * (num_states - 1)
+
+
 def make(core, kind, options, dtype, backend, I, H, **extra):
     cls = core.Recurrent32 if dtype == np.float32 else core.Recurrent64
     return cls(kind=kind, input_size=I, hidden_size=H, seed=7, backend=backend, **options, **extra)
@@ -109,9 +116,10 @@ def case(rng, core, kind, options, dtype, T, B, I, H, layers, bidirectional, rec
     lengths = rng.integers(0, T + 1, size=B).astype(np.int32)
     lengths[0] = T  # one full-length sequence
     lengths[-1] = 0  # and an empty one: zeros out, the initial state kept
-    states = [rng.standard_normal((layers * D, B, H)).astype(dtype) for _ in range(num_states)]
-    dy = rng.standard_normal((T, B, D * H)).astype(dtype)
-    dstates = [rng.standard_normal((layers * D, B, H)).astype(dtype) for _ in range(num_states)]
+    widths = state_widths(options, num_states, H)
+    states = [rng.standard_normal((layers * D, B, w)).astype(dtype) for w in widths]
+    dy = rng.standard_normal((T, B, D * widths[0])).astype(dtype)
+    dstates = [rng.standard_normal((layers * D, B, w)).astype(dtype) for w in widths]
     results = {}
     threads = core.get_num_threads()
     for label in ("reference", "cpu"):
@@ -188,9 +196,10 @@ def test_backward_matches_finite_differences(backend, label, kind, options, rng)
     # zoneout draws its training masks from the layer's counter: every forward here replays the same masks
     zoneout = any(k.startswith("zoneout") for k in options.get("options", {}))
     counter = layer.rng_counter
-    states = [rng.standard_normal((2 * L, B, H)) for _ in range(num_states)]
-    wy = rng.standard_normal((T, B, 2 * H))
-    ws = [rng.standard_normal((2 * L, B, H)) for _ in range(num_states)]
+    widths = state_widths(options, num_states, H)
+    states = [rng.standard_normal((2 * L, B, w)) for w in widths]
+    wy = rng.standard_normal((T, B, 2 * widths[0]))
+    ws = [rng.standard_normal((2 * L, B, w)) for w in widths]
     if kind == "rnn_relu":  # keep pre-activations away from the kink
         x *= 0.3
 

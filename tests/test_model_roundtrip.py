@@ -19,7 +19,11 @@ OPTION_VALUES = {"peephole": True, "linear_before_reset": False, "activation": "
                  "recurrent_activation": ("hard_sigmoid", 0.2, 0.5), "cell_clip": 0.7, "input_gate": False,
                  "forget_gate": False, "output_gate": False, "input_activation": False, "output_activation": False,
                  "coupled_input_forget": True, "zoneout": 0.3, "zoneout_cell": 0.2, "nonlinearity": ("elu", 0.5),
-                 "recurrent_clip": 0.8}
+                 "recurrent_clip": 0.8, "proj_size": 3}
+
+
+def stacked(layer):
+    return rk.Sequential([layer, rk.LastStep(), rk.Dense(layer.output_size, 2, activation="tanh", seed=4)])
 
 
 def recurrent_examples():
@@ -33,9 +37,8 @@ def recurrent_examples():
             if option:
                 options[option] = OPTION_VALUES[option]
             label = cell["name"] + (f"-{option}" if option else "")
-            out.append((label, cell["layer_class"], lambda cls=cls, options=options: rk.Sequential([
-                cls(I, H, num_layers=2, bidirectional=True, seed=3, l2=1e-4, **options),
-                rk.LastStep(), rk.Dense(2 * H, 2, activation="tanh", seed=4)])))
+            out.append((label, cell["layer_class"], lambda cls=cls, options=options: stacked(
+                cls(I, H, num_layers=2, bidirectional=True, seed=3, l2=1e-4, **options))))
     for mode in ("sum", "mul", "ave"):
         out.append((f"lstm-merge-{mode}", "LSTM", lambda mode=mode: rk.Sequential([
             rk.LSTM(I, H, num_layers=2, bidirectional=True, merge_mode=mode, seed=3),

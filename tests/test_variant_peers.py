@@ -200,3 +200,63 @@ def test_coupled_input_forget_matches_onnx_input_forget(peephole, rng):
     x = rng.standard_normal((T, B, I)).astype(np.float32)
     y, _ = layer(x, training=False)
     np.testing.assert_allclose(y, run_onnx_lstm(layer, x, input_forget=True), rtol=1e-5, atol=1e-5)
+
+
+# --- torch: the projection LSTM --------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layers,bidirectional,lengths", [(1, False, None), (2, True, None), (3, False, [7, 2, 5]),
+                                                          (2, True, [4, 7, 1])], ids=str)
+def test_projection_matches_torch(layers, bidirectional, lengths, dtype, rng):
+    torch = pytest.importorskip("torch")
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    torch.manual_seed(0)
+    Hp, P = 6, 3
+    theirs = torch.nn.LSTM(I, Hp, num_layers=layers, bidirectional=bidirectional, proj_size=P).to(
+        getattr(torch, dtype))
+    ours = rk.LSTM(I, Hp, num_layers=layers, bidirectional=bidirectional, proj_size=P, dtype=dtype)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    D = 2 if bidirectional else 1
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((layers * D, B, P)).astype(dtype)
+    c0 = rng.standard_normal((layers * D, B, Hp)).astype(dtype)
+    y, (h_n, c_n) = ours(x, (h0, c0), lengths=lengths)
+    xt = torch.tensor(x, requires_grad=True)
+    h0t, c0t = torch.tensor(h0, requires_grad=True), torch.tensor(c0, requires_grad=True)
+    if lengths is None:
+        yt, (ht, ct) = theirs(xt, (h0t, c0t))
+    else:
+        packed, (ht, ct) = theirs(pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False), (h0t, c0t))
+        yt, _ = pad_packed_sequence(packed, total_length=T)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-11, atol=1e-12)
+    assert y.shape == (T, B, D * P) and h_n.shape == (layers * D, B, P) and c_n.shape == (layers * D, B, Hp)
+    for a, e in ((y, yt), (h_n, ht), (c_n, ct)):
+        np.testing.assert_allclose(a, e.detach().numpy(), **tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dh, dc = rng.standard_normal(h_n.shape).astype(dtype), rng.standard_normal(c_n.shape).astype(dtype)
+    ours.zero_grad()
+    dx, (dh0, dc0) = ours.backward(dy, (dh, dc))
+    (torch.sum(yt * torch.tensor(dy)) + torch.sum(ht * torch.tensor(dh)) + torch.sum(ct * torch.tensor(dc))).backward()
+    for a, e in ((dx, xt.grad), (dh0, h0t.grad), (dc0, c0t.grad)):
+        np.testing.assert_allclose(a, e.numpy(), **tol)
+    for name, p in theirs.named_parameters():
+        np.testing.assert_allclose(ours.grads[name], p.grad.numpy(), err_msg=name, **tol)
+
+
+def test_projection_team_path_matches_float64(rng):
+    """Sizes where the CPU driver runs a team of threads over packed operands: float32 against float64."""
+    Hp, P, Tl, Bl = 96, 40, 6, 24
+    a = rk.LSTM(16, Hp, num_layers=2, bidirectional=True, proj_size=P, seed=3, recurrent_dropout=0.2)
+    b = rk.LSTM(16, Hp, num_layers=2, bidirectional=True, proj_size=P, seed=3, dtype="float64", recurrent_dropout=0.2)
+    x = rng.standard_normal((Tl, Bl, 16))
+    lengths = rng.integers(0, Tl + 1, size=Bl)
+    ya, _ = a(x.astype(np.float32), lengths=lengths)
+    yb, _ = b(x, lengths=lengths)
+    np.testing.assert_allclose(ya, yb, rtol=2e-4, atol=2e-5)
+    dy = rng.standard_normal(yb.shape)
+    dxa, _ = a.backward(dy.astype(np.float32))
+    dxb, _ = b.backward(dy)
+    np.testing.assert_allclose(dxa, dxb, rtol=2e-4, atol=2e-4)
+    for name in b.grads:
+        np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=2e-3, atol=2e-4, err_msg=name)

@@ -35,6 +35,8 @@ LSTM_VARIANTS = {
     "scaled-tanh": dict(activation=("scaled_tanh", 1.3, 0.8), recurrent_activation="softplus"),
     "leaky-linear": dict(activation=("leaky_relu", 0.2), output_activation=False),
     "zoneout": dict(zoneout=0.3, zoneout_cell=0.15, peephole=True),
+    "proj": dict(proj_size=2),
+    "proj-NFG-softsign": dict(proj_size=3, peephole=True, forget_gate=False, activation="softsign", cell_clip=1.5),
 }
 ACTIVATIONS = ["tanh", "sigmoid", "relu", "linear", "softsign", "softplus", "elu", "hard_sigmoid", ("hard_sigmoid", 0.2, 0.5),
                ("leaky_relu", 0.1), ("scaled_tanh", 1.7, 0.6), ("elu", 0.5), "leaky_relu", "scaled_tanh"]
@@ -46,7 +48,8 @@ def params64(layer):
 
 def states(rng, layer):
     shape = (layer.num_layers * layer.num_directions, B, H)
-    return rng.standard_normal(shape), rng.standard_normal(shape)
+    P = getattr(layer, "proj_size", 0) or H
+    return rng.standard_normal(shape[:2] + (P,)), rng.standard_normal(shape)
 
 
 def check_forward(kind, layer, options, rng, **ref_kw):
@@ -58,7 +61,7 @@ def check_forward(kind, layer, options, rng, **ref_kw):
     h_n, c_n = state if two else (state, None)
     y_ref, h_ref, c_ref = ref.layer_forward(kind, x, params64(layer), options, num_layers=layer.num_layers,
                                             bidirectional=layer.bidirectional, lengths=LENGTHS, h0=h0, c0=c0)
-    np.testing.assert_allclose(y, ref.merge(y_ref, H, "concat"), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(h_n, h_ref, rtol=1e-10, atol=1e-12)
     if two:
         np.testing.assert_allclose(c_n, c_ref, rtol=1e-10, atol=1e-12)

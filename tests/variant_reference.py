@@ -51,7 +51,7 @@ def lstm_gates(o):
 
 
 def lstm_step(x, h, c, p, o):
-    H = h.shape[1]
+    H = c.shape[1]  # (h has proj_size features with a projection)
     pre = x @ p["weight_ih"].T + h @ p["weight_hh"].T
     if "bias_ih" in p:
         pre = pre + p["bias_ih"] + p["bias_hh"]
@@ -69,6 +69,8 @@ def lstm_step(x, h, c, p, o):
     c_new = f * c + i * g
     og = act(ra, clip(blocks["o"] + P[2] * c_new)) if "o" in blocks else 1.0
     h_new = og * act(a if o.get("output_activation", True) else "linear", c_new)  # c itself is not clipped
+    if "weight_hr" in p:  # proj_size: h = m W_hr^T
+        h_new = h_new @ p["weight_hr"].T
     return h_new, c_new
 
 
@@ -128,8 +130,9 @@ def layer_forward(kind, x, params, options, *, num_layers=1, bidirectional=False
     T, B, _ = x.shape
     D = 2 if bidirectional else 1
     H = params["weight_ih_l0"].shape[0] // {"lstm": len(lstm_gates(options)), "gru": 3}.get(kind, 1)
+    P = params["weight_hr_l0"].shape[0] if "weight_hr_l0" in params else H  # features of h
     lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
-    h_n, c_n = np.zeros((num_layers * D, B, H)), np.zeros((num_layers * D, B, H))
+    h_n, c_n = np.zeros((num_layers * D, B, P)), np.zeros((num_layers * D, B, H))
     inp = x
     for layer in range(num_layers):
         outs = []
@@ -137,9 +140,9 @@ def layer_forward(kind, x, params, options, *, num_layers=1, bidirectional=False
             k = layer * D + d
             suffix = f"_l{layer}" + ("_reverse" if d else "")
             p = {name[:-len(suffix)]: v for name, v in params.items() if name.endswith(suffix)}
-            h = np.zeros((B, H)) if h0 is None else h0[k].copy()
+            h = np.zeros((B, P)) if h0 is None else h0[k].copy()
             c = np.zeros((B, H)) if c0 is None else c0[k].copy()
-            y = np.zeros((T, B, H))
+            y = np.zeros((T, B, P))
             for t in (range(T - 1, -1, -1) if d else range(T)):
                 hn, cn = step(kind, inp[t], h, c, p, options)
                 valid = (t < lengths)[:, None]

@@ -46,16 +46,18 @@ void require_shape(const char* name, const Array<S>& a, std::initializer_list<py
 // names: what to call state 0, state 1 and any later one in errors (h0, c0, state0).
 template <class S>
 using States = std::optional<std::vector<std::optional<Array<S>>>>;
+// Shapes: [LD, B, width(k)], width(k) the layer's state_size(k).
 template <class S>
-void state_pointers(const S** out, const States<S>& given, std::array<const char*, 3> names, py::ssize_t num_states,
-                    std::initializer_list<py::ssize_t> shape) {
+void state_pointers(const S** out, const States<S>& given, std::array<const char*, 3> names,
+                    const rnnkit::Recurrent<S>& net, py::ssize_t LD, py::ssize_t B) {
+    const py::ssize_t num_states = net.num_states();
     if (!given) return;
     if (py::ssize_t(given->size()) != num_states)
         throw py::value_error(std::string(names[2]) + ": expected " + std::to_string(num_states) +
                               " state tensors, got " + std::to_string(given->size()));
     for (py::ssize_t k = 0; k < num_states; ++k)
         if ((*given)[k]) {
-            require_shape<S>(names[std::min<py::ssize_t>(k, 2)], *(*given)[k], shape);
+            require_shape<S>(names[std::min<py::ssize_t>(k, 2)], *(*given)[k], {LD, B, net.state_size(int(k))});
             out[k] = (*given)[k]->data();
         }
 }
@@ -87,6 +89,7 @@ void apply_options(LayerConfig& c, const py::dict& options) {
         else if (key == "zoneout") c.zoneout = v.cast<double>();
         else if (key == "zoneout_cell") c.zoneout_cell = v.cast<double>();
         else if (key == "recurrent_clip") c.recurrent_clip = v.cast<double>();
+        else if (key == "proj_size") c.proj_size = v.cast<int>();
         else throw py::value_error("options: unknown option '" + key + "'");
     }
 }
@@ -172,7 +175,7 @@ void bind_layer(py::module_& m, const char* name) {
                 std::optional<py::array_t<int, py::array::c_style | py::array::forcecast>> lengths,
                 bool training) {
                  const auto& c = self.net.config();
-                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size, NS = self.net.num_states();
+                 const py::ssize_t D = self.net.num_directions(), NS = self.net.num_states();
                  const py::ssize_t LD = py::ssize_t(c.num_layers) * D;
                  if (x.ndim() != 3 || x.shape(2) != c.input_size)
                      throw py::value_error("x: expected shape (T, B, " + std::to_string(c.input_size) +
@@ -181,15 +184,15 @@ void bind_layer(py::module_& m, const char* name) {
                  if (T < 1 || B < 1 || T > (1 << 30) || B > (1 << 30) || T * B >= (py::ssize_t(1) << 31))
                      throw py::value_error("x: expected T, B >= 1 and T*B below 2^31, got " + shape_str(x));
                  const S* init[rnnkit::kMaxStates] = {};
-                 state_pointers<S>(init, state0, {"h0", "c0", "state0"}, NS, {LD, B, H});
+                 state_pointers<S>(init, state0, {"h0", "c0", "state0"}, self.net, LD, B);
                  if (lengths && (lengths->ndim() != 1 || lengths->shape(0) != B))
                      throw py::value_error("lengths: expected shape (" + std::to_string(B) + ",), got " +
                                            shape_str(*lengths));
-                 Array<S> y({T, B, D * H});
+                 Array<S> y({T, B, py::ssize_t(self.net.output_size())});
                  std::vector<Array<S>> finals;
                  S* fin[rnnkit::kMaxStates] = {};
                  for (py::ssize_t k = 0; k < NS; ++k) {
-                     finals.emplace_back(std::vector<py::ssize_t>{LD, B, H});
+                     finals.emplace_back(std::vector<py::ssize_t>{LD, B, py::ssize_t(self.net.state_size(int(k)))});
                      fin[k] = finals.back().mutable_data();
                  }
                  {
@@ -211,16 +214,17 @@ void bind_layer(py::module_& m, const char* name) {
                          "backward: no recorded training forward (call forward with training=True first)");
                  int T, B;
                  self.net.recorded_shape(T, B);
-                 const py::ssize_t D = self.net.num_directions(), H = c.hidden_size, NS = self.net.num_states();
+                 const py::ssize_t D = self.net.num_directions(), NS = self.net.num_states();
                  const py::ssize_t LD = py::ssize_t(c.num_layers) * D;
-                 require_shape<S>("dy", dy, {T, B, D * H});
+                 require_shape<S>("dy", dy, {T, B, py::ssize_t(self.net.output_size())});
                  const S* dn[rnnkit::kMaxStates] = {};
-                 state_pointers<S>(dn, dstate_n, {"dh_n", "dc_n", "dstate_n"}, NS, {LD, py::ssize_t(B), H});
+                 state_pointers<S>(dn, dstate_n, {"dh_n", "dc_n", "dstate_n"}, self.net, LD, B);
                  Array<S> dx({py::ssize_t(T), py::ssize_t(B), py::ssize_t(c.input_size)});
                  std::vector<Array<S>> initials;
                  S* d0[rnnkit::kMaxStates] = {};
                  for (py::ssize_t k = 0; k < NS; ++k) {
-                     initials.emplace_back(std::vector<py::ssize_t>{LD, py::ssize_t(B), H});
+                     initials.emplace_back(
+                         std::vector<py::ssize_t>{LD, py::ssize_t(B), py::ssize_t(self.net.state_size(int(k)))});
                      d0[k] = initials.back().mutable_data();
                  }
                  {

@@ -14,6 +14,7 @@ const char* dim_name(rnnkit::Dim d) {
         case rnnkit::Dim::Gates: return "gates*hidden_size";
         case rnnkit::Dim::Input: return "input_size";
         case rnnkit::Dim::Hidden: return "hidden_size";
+        case rnnkit::Dim::Output: return "proj_size or hidden_size";
         default: return "extra_rows";
     }
 }
@@ -22,6 +23,7 @@ const char* presence_name(rnnkit::Presence p) {
     switch (p) {
         case rnnkit::Presence::WithBias: return "bias";
         case rnnkit::Presence::WithPeephole: return "peephole";
+        case rnnkit::Presence::WithProjection: return "proj_size";
         default: return "always";
     }
 }

@@ -124,6 +124,12 @@ void validate(const LayerConfig& c) {
     option("zoneout", c.zoneout != d.zoneout);
     option("zoneout_cell", c.zoneout_cell != d.zoneout_cell);
     option("recurrent_clip", c.recurrent_clip != d.recurrent_clip);
+    option("proj_size", c.proj_size != d.proj_size);
+    if (c.proj_size < 0 || (c.proj_size > 0 && c.proj_size >= c.hidden_size))
+        fail("proj_size: expected 0 (no projection) or a size below hidden_size (" + std::to_string(c.hidden_size) +
+             "), got " + std::to_string(c.proj_size));
+    if (c.proj_size > 0 && (c.zoneout > 0 || c.zoneout_cell > 0))
+        fail("zoneout: not available with proj_size yet (the projected h and zoneout's masks are not combined)");
     if (!(c.cell_clip >= 0.0 && std::isfinite(c.cell_clip)))
         fail("cell_clip: expected a non-negative number (0: no clipping), got " + std::to_string(c.cell_clip));
     if (!(c.recurrent_clip >= 0.0 && std::isfinite(c.recurrent_clip)))

@@ -12,6 +12,9 @@
 // Recurrent (variational) dropout: the recurrent matrices see h_prev * hmask, the same [B, H] mask at
 // every step (Gal & Ghahramani 2016, as Keras's recurrent_dropout); the carried state itself is not masked.
 //
+// Projection (LSTM proj_size): state 0 is h = m W_hr^T of width P, every other state is H wide; a state slot
+// of state k is [B, width(k)].
+//
 // Zoneout: after a valid step, a state unit keeps its previous value where the step's mask is 1 (training) or
 // mixes p prev + (1 - p) new (inference); like an ended row, but per unit and step. A cell's backward then
 // sees (1 - m) of the gradient w.r.t. the new state, and m of it passes to the previous state directly.
@@ -58,7 +61,11 @@ struct SeqForward {
     // inference mixes by the probability: state = p prev + (1 - p) new
     const S* zoneout_mask[kMaxStates] = {};
     double zoneout_p[kMaxStates] = {};
-    int T = 0, B = 0, I = 0, H = 0;
+    // projection (LSTM proj_size P > 0, torch semantics): the cell's output m [B, H] becomes h = m W_hr^T [B, P];
+    // state 0 (h), y, x of the next layer and R's columns are P wide
+    const S* W_hr = nullptr;  // [P, H] or nullptr
+    S* m = nullptr;           // training [T, B, H] the cell outputs before the projection (kept for backward)
+    int T = 0, B = 0, I = 0, H = 0, P = 0;  // P: h's width (proj_size, or H without a projection)
     bool reverse = false;
     bool training = true;
 };
@@ -89,7 +96,10 @@ struct SeqBackward {
     const int* lengths = nullptr;
     const S* hmask = nullptr;  // [B, H] recurrent dropout mask used by the forward, or nullptr
     const S* zoneout_mask[kMaxStates] = {};  // [T, B, H] per state, the training forward's, or nullptr
-    int T = 0, B = 0, I = 0, H = 0;
+    const S* W_hr = nullptr;  // [P, H] the projection, or nullptr
+    S* dW_hr = nullptr;       // [P, H] +=
+    const S* m = nullptr;     // [T, B, H] saved by the training forward
+    int T = 0, B = 0, I = 0, H = 0, P = 0;
     bool reverse = false;
 };
 

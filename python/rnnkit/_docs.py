@@ -46,6 +46,8 @@ ARGS.update({
     "zoneout": "probability that a unit of h keeps its previous value at a training step (Krueger et al. 2017; "
                "inference uses the expectation), default 0.0.",
     "zoneout_cell": "the same for the cell state c, default 0.0.",
+    "proj_size": "features of h after a learned projection (see above; torch's proj_size), below hidden_size; "
+                 "default 0 (no projection).",
     "merge_mode": "how a bidirectional layer's last-layer outputs combine (Keras's Bidirectional): 'concat' (D*H "
                   "features), 'sum', 'mul', 'ave' (H features), or None (y is a tuple (y_forward, y_backward) and "
                   "backward takes a tuple dy); inner layers always concatenate, as torch; default 'concat'.",
@@ -60,7 +62,7 @@ ARGS.update({
                             "the same model with the coupled gate's weights negated (sigmoid gates).",
 })
 
-LSTM_OPTIONS = ("activation", "recurrent_activation", "cell_clip", "zoneout", "zoneout_cell", "merge_mode",
+LSTM_OPTIONS = ("activation", "recurrent_activation", "cell_clip", "proj_size", "zoneout", "zoneout_cell", "merge_mode",
                 "input_gate", "forget_gate", "output_gate", "input_activation", "output_activation",
                 "coupled_input_forget")
 GRU_OPTIONS = ("activation", "recurrent_activation", "zoneout", "merge_mode")

@@ -81,7 +81,8 @@ class LSTMCell(_Cell):
         `dx, (dh, dc) = cell.backward((dh, dc))`.
         The variant keywords are rnnkit.LSTM's (see its docstring for the formulas).
         """, _docs.insert_after(_docs.CELL_NAMES, "bias", "peephole",
-                                *[n for n in _docs.LSTM_OPTIONS if n != "merge_mode"]), **_docs.CELL_ARGS,
+                                *[n for n in _docs.LSTM_OPTIONS if n not in ("merge_mode", "proj_size")]),
+        **_docs.CELL_ARGS,
         hidden_size="features of the hidden state h and cell state c (H).",
         peephole="add the peephole weights weight_peephole (Gers & Schmidhuber 2000), default False.")
 

@@ -7,6 +7,8 @@ Shapes: T = time steps, B = batch, I = input size, H = hidden size, D = directio
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import _docs
@@ -39,7 +41,8 @@ def _jsonable(value):
 # The variant options each recurrent class passes to the core when they differ from these defaults.
 _OPTION_DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid", "cell_clip": None, "input_gate": True,
                     "forget_gate": True, "output_gate": True, "input_activation": True, "output_activation": True,
-                    "coupled_input_forget": False, "zoneout": 0.0, "zoneout_cell": 0.0, "recurrent_clip": None}
+                    "coupled_input_forget": False, "zoneout": 0.0, "zoneout_cell": 0.0, "recurrent_clip": None,
+                    "proj_size": 0}
 
 
 def lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate, forget_gate,
@@ -90,6 +93,7 @@ class _Recurrent(CoreModule):
         self.bidirectional = flag("bidirectional", bidirectional)
         self.seed = seed_value(seed)
         self.num_directions = 2 if self.bidirectional else 1
+        self._h_size = (options or {}).get("proj_size") or self.hidden_size  # features of h (proj_size or H)
         self.merge_mode = check_merge_mode(merge_mode)
         self._merge_saved = None
         core_options = non_default(options or {})
@@ -128,7 +132,7 @@ class _Recurrent(CoreModule):
                 p[...] = rng.uniform(-limit, limit, p.shape)
             elif name.startswith("weight_hh") and recurrent_init == "orthogonal":
                 for g in range(p.shape[0] // H):
-                    q, r = np.linalg.qr(rng.standard_normal((H, H)))
+                    q, r = np.linalg.qr(rng.standard_normal((H, p.shape[1])))  # (H, H), or (H, proj_size)
                     p[g * H:(g + 1) * H] = q * np.sign(np.diag(r))
             elif name.startswith("bias") and forget_bias is not None:
                 p[...] = 0.0
@@ -152,7 +156,7 @@ class _Recurrent(CoreModule):
     @property
     def output_size(self) -> int:
         """Features per step of y (per part, with merge_mode=None)."""
-        return self.output_directions * self.hidden_size
+        return self.output_directions * self._h_size
 
     def _merged(self) -> bool:
         return self.bidirectional and self.merge_mode != "concat"
@@ -190,7 +194,7 @@ class _Recurrent(CoreModule):
             raise ValueError(f"x: expected at least one time step and one sequence, got {shape_str(x.shape)}")
         state_shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if h0 is not None:
-            h0 = float_array("h0", h0, self.dtype, shape=state_shape)
+            h0 = float_array("h0", h0, self.dtype, shape=state_shape[:2] + (self._h_size,))
         if c0 is not None:
             c0 = float_array("c0", c0, self.dtype, shape=state_shape)
         if lengths is not None:
@@ -205,7 +209,7 @@ class _Recurrent(CoreModule):
 
     # --- bidirectional merge modes (Keras's Bidirectional): the core concatenates, these combine ----------
     def _merge(self, y, training):
-        H = self.hidden_size
+        H = self._h_size
         fwd, bwd = y[..., :H], y[..., H:]
         self._merge_saved = (fwd, bwd) if training and self.merge_mode == "mul" else None
         if self.merge_mode is None:
@@ -250,7 +254,7 @@ class _Recurrent(CoreModule):
         dy = np.ascontiguousarray(dy)
         state_shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if dh_n is not None:
-            dh_n = float_array("dh_n", dh_n, self.dtype, shape=state_shape)
+            dh_n = float_array("dh_n", dh_n, self.dtype, shape=state_shape[:2] + (self._h_size,))
         if dc_n is not None:
             dc_n = float_array("dc_n", dc_n, self.dtype, shape=state_shape)
         dx, dh0, dc0 = self._core_backward(dy, dh_n, dc_n)
@@ -313,6 +317,9 @@ class LSTM(_TwoState):
           CIFG coupled_input_forget=True    i = 1 - f (ONNX input_forget)
         A removed or coupled gate has no rows: weight_ih, weight_hh and the biases hold G*H rows for the G gates
         that remain, in the order i, f, g, o. `LSTM.greff("NFG", I, H)` builds a variant by the paper's name.
+        proj_size P > 0 (torch's LSTM with projections, Sak et al. 2014): h = (o act(c)) W_hr^T with W_hr =
+        `weight_hr_l{k}[_reverse]` (P, H); h, h0, h_n and y per direction have P features, c keeps H, weight_hh is
+        (G*H, P) and a stacked layer reads D*P features.
         Zoneout (Krueger et al. 2017): in training each unit of h (c) keeps its previous value with probability
         zoneout (zoneout_cell), per step, masks drawn from the seed; inference uses h = p h_prev + (1 - p) h_new.
         Call: `y, (h_n, c_n) = lstm(x, state=None, lengths=None, training=True)`; `lstm.backward(dy, dstate=None)`.
@@ -335,7 +342,7 @@ class LSTM(_TwoState):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  peephole: bool = False, activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
-                 cell_clip: float | None = None, zoneout: float = 0.0, zoneout_cell: float = 0.0,
+                 cell_clip: float | None = None, proj_size: int = 0, zoneout: float = 0.0, zoneout_cell: float = 0.0,
                  merge_mode: str | None = "concat", input_gate: bool = True, forget_gate: bool = True,
                  output_gate: bool = True, input_activation: bool = True, output_activation: bool = True,
                  coupled_input_forget: bool = False, seed: int | None = None,
@@ -347,6 +354,13 @@ class LSTM(_TwoState):
                                forget_gate, output_gate, input_activation, output_activation, coupled_input_forget)
         if forget_bias is not None and not options["forget_gate"]:
             raise ValueError("forget_bias: the layer has no forget gate (forget_gate=False)")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) or proj_size < 0:
+            raise ValueError(f"proj_size: expected a non-negative integer, got {proj_size!r}")
+        if proj_size and not 0 < proj_size < positive_int("hidden_size", hidden_size):
+            raise ValueError(f"proj_size: expected 0 or a size below hidden_size ({hidden_size}), got {proj_size}")
+        if proj_size and (options["zoneout"] or options["zoneout_cell"]):
+            raise ValueError("proj_size: zoneout with a projection is not available yet")
+        options["proj_size"] = int(proj_size)
         self._options = options
         for k, v in options.items():
             setattr(self, k, v)

@@ -12,11 +12,12 @@
 namespace rnnkit {
 inline namespace v0 {
 
-// A dimension of a parameter tensor, in terms of the layer: G = gates * H rows, I the layer's input size.
-enum class Dim : int { Gates, Input, Hidden, ExtraRows };
+// A dimension of a parameter tensor, in terms of the layer: G = gates * H rows, I the layer's input size,
+// Output the width of h (proj_size with a projection, else H).
+enum class Dim : int { Gates, Input, Hidden, ExtraRows, Output };
 
 // When a parameter exists.
-enum class Presence : int { Always, WithBias, WithPeephole };
+enum class Presence : int { Always, WithBias, WithPeephole, WithProjection };
 
 struct ParamTemplate {
     const char* name;             // torch.nn name without the "_l{k}[_reverse]" suffix, e.g. "weight_ih"

@@ -94,6 +94,9 @@ struct LayerConfig {
     double zoneout = 0.0;
     double zoneout_cell = 0.0;
     double recurrent_clip = 0.0;        // IndRNN: the recurrent weights act as clip(u, -clip, clip) (0: off)
+    // LSTM projection (torch's proj_size, Sak et al. 2014): h = (o act(c)) W_hr^T has proj_size features, c keeps
+    // hidden_size; weight_hr_l{k} [proj_size, H], weight_hh [4H, proj_size]; 0: none.
+    int proj_size = 0;
     std::uint64_t seed = 0;             // parameter initialisation and dropout masks
     Backend backend = Backend::Cpu;     // where the sequence loops run (not part of a saved model)
 };

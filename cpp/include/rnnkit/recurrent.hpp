@@ -27,6 +27,9 @@ public:
     const LayerConfig& config() const { return config_; }
     int num_directions() const { return config_.bidirectional ? 2 : 1; }
     int num_states() const { return num_states_; }  // state tensors of the cell, h first (LSTM: h, c)
+    // Features of state k per (layer, direction, batch row): h has proj_size with a projection, all else H.
+    int state_size(int k) const { return k == 0 && config_.proj_size > 0 ? config_.proj_size : config_.hidden_size; }
+    int output_size() const { return num_directions() * state_size(0); }  // y's features: D * width of h
 
     // Parameter slab: the cell's registry row (rnnkit/cells.hpp) per layer and direction, with torch.nn's names,
     // shapes and order (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, "_reverse" for the
@@ -41,6 +44,7 @@ public:
     // The registry row's initialisation (torch's default for every built-in cell: U(-1/sqrt(H), 1/sqrt(H))).
     void reset_parameters(std::uint64_t seed);
 
+    // (With proj_size P > 0, h0, h_n and their gradients are [L*D, B, P] and y is [T, B, D*P].)
     // x: [T, B, I]; state0: num_states() pointers to [L*D, B, H] initial states (h first; each may be nullptr
     // for zeros), or nullptr for all zeros; lengths: [B] in 1..T or nullptr (all T), packed-sequence
     // semantics; y: [T, B, D*H]; state_n: num_states() pointers to [L*D, B, H] final states (each may be
@@ -78,8 +82,9 @@ private:
     std::uint64_t dropout_stream_ = 0;   // advances once per training forward
 
     int num_states_ = 1;
-    // Per (layer, direction): the slab offset + 1 of W, R, b_ih, b_hh and the extra parameter (0: absent).
+    // Per (layer, direction): the slab offset + 1 of W, R, b_ih, b_hh, the extra parameter and W_hr (0: absent).
     std::vector<std::size_t> roles_;
+    static constexpr int kRoles = 6;
 
     int layer_input_size(int layer) const;
     // forward after argument checks; lengths (if any) are in decreasing order here and may hold values <= 0
@@ -95,7 +100,7 @@ private:
     // The slab entry (parameter or gradient) of one role of (layer, dir), or nullptr if it does not exist.
     template <class T>
     T* entry(T* slab, int layer, int dir, int role) const {
-        const std::size_t at = roles_[std::size_t(layer * num_directions() + dir) * 5 + role];
+        const std::size_t at = roles_[std::size_t(layer * num_directions() + dir) * kRoles + role];
         return at ? slab + (at - 1) : nullptr;
     }
 };

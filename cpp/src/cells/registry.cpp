@@ -32,7 +32,7 @@ constexpr const char* recurrence_name(Recurrence r) {
 // weight_ih [G, I], weight_hh [G, H], bias_ih [G], bias_hh [G]: torch's names and shapes for every dense cell.
 std::vector<ParamTemplate> dense_params() {
     return {{"weight_ih", {Dim::Gates, Dim::Input}, Presence::Always},
-            {"weight_hh", {Dim::Gates, Dim::Hidden}, Presence::Always},
+            {"weight_hh", {Dim::Gates, Dim::Output}, Presence::Always},
             {"bias_ih", {Dim::Gates}, Presence::WithBias},
             {"bias_hh", {Dim::Gates}, Presence::WithBias}};
 }
@@ -140,12 +140,13 @@ const std::vector<CellSpec>& cell_table() {
         std::vector<CellSpec> r;
         auto lstm_params = dense_params();
         lstm_params.push_back({"weight_peephole", {Dim::ExtraRows, Dim::Hidden}, Presence::WithPeephole});
+        lstm_params.push_back({"weight_hr", {Dim::Output, Dim::Hidden}, Presence::WithProjection});
         r.push_back(row<LstmCell, Pick<LstmCell, LstmVariantCell>>(
             CellKind::LSTM, "lstm", "LSTM", nullptr,
             "c = f c_prev + i tanh(g);  h = o tanh(c)  (i, f, o sigmoid; optional peepholes and variants)",
             lstm_params,
             {"peephole", "activation", "recurrent_activation", "cell_clip", "input_gate", "forget_gate", "output_gate",
-             "input_activation", "output_activation", "coupled_input_forget", "zoneout", "zoneout_cell"},
+             "input_activation", "output_activation", "coupled_input_forget", "zoneout", "zoneout_cell", "proj_size"},
             &lstm_options, RNNKIT_REFERENCE(lstm)));
         r.push_back(row<GruCell<true>, GruPick>(CellKind::GRU, "gru", "GRU", nullptr,
                                                 "h = (1 - z) n + z h_prev;  n = tanh(W_n x + r (R_n h + b_hn)) or "

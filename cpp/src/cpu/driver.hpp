@@ -59,12 +59,19 @@ void sequence_forward(const SeqForward<S>& a) {
     const int G = gate_blocks<Cell>(*a.opt) * H, LD = saved_blocks<Cell>(*a.opt) * H;
     const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
     const int chunk = a.training ? T : std::min(T, kInferenceChunk);
+    // state widths: h is P wide (the projection's), every other state H
+    const bool proj = a.W_hr != nullptr;
+    const int P = proj ? a.P : H;
+    const std::size_t BP = std::size_t(B) * P;
+    int SW[kMaxStates];
+    for (int k = 0; k < kMaxStates; ++k) SW[k] = k == 0 ? P : H;
     bool zoneout = false;
     for (int k = 0; k < NS; ++k) zoneout = zoneout || a.zoneout_mask[k] || a.zoneout_p[k] > 0.0;
     Scratch<S> mem;
     S* pre_base = a.training ? a.gates : mem.take(std::size_t(chunk) * BL);  // inference: [chunk, B, saved*H]
     S* rec = apart ? mem.take(std::size_t(B) * G) : nullptr;               // [B, G] h_rec R^T of one step
-    S* masked = a.hmask ? mem.take(2 * BH) : nullptr;                       // [2, B, H] h * hmask, ping-pong
+    S* masked = a.hmask ? mem.take(2 * BP) : nullptr;                       // [2, B, P] h * hmask, ping-pong
+    S* m_step = proj && !a.training ? mem.take(BH) : nullptr;               // [B, H] inference: m of one step
     const int zeros_n = std::max(apart ? G : 0, tr.extra_rows * H);
     S* zeros = zeros_n ? mem.take(std::size_t(zeros_n)) : nullptr;           // stands in for absent b_hh, extra
     if (zeros) zero_row(zeros, zeros_n);
@@ -74,24 +81,28 @@ void sequence_forward(const SeqForward<S>& a) {
     const int NR = mid ? G - H : G;
     const auto WT = WeightOperand<S>::transposed(a.W, I, I, G, pack_input<S>(T, B, I, G), mem, H, true);
     std::optional<WeightOperand<S>> RT;
-    if (dense) RT.emplace(WeightOperand<S>::transposed(a.R, H, H, NR, pack_recurrent<S>(T, B, H, NR), mem, H, true));
+    if (dense) RT.emplace(WeightOperand<S>::transposed(a.R, P, P, NR, pack_recurrent<S>(T, B, P, NR), mem, H, true));
+    std::optional<WeightOperand<S>> HrT;  // W_hr^T [H, P]
+    if (proj) HrT.emplace(WeightOperand<S>::transposed(a.W_hr, H, H, P, pack_recurrent<S>(T, B, H, P), mem, 0, true));
     std::optional<WeightOperand<S>> RlastT;
     if (mid)
         RlastT.emplace(WeightOperand<S>::transposed(a.R + std::size_t(G - H) * H, H, H, H,
                                                     pack_recurrent<S>(T, B, H, H), mem, 0, true));
 
     const int init = initial_slot(T, a.reverse, a.training);
-    for (int k = 0; k < NS; ++k) set_state(a.state[k] + init * BH, a.state0[k], int(BH));
-    if (a.hmask) mask_units(masked, a.state[0] + init * BH, a.hmask, B, H, UnitRange{0, H});
+    for (int k = 0; k < NS; ++k) set_state(a.state[k] + init * B * SW[k], a.state0[k], B * SW[k]);
+    if (a.hmask) mask_units(masked, a.state[0] + init * BP, a.hmask, B, P, UnitRange{0, P});
 
     TeamBarrier step_end;
 #pragma omp parallel if (team_loop<S>(B, H, G))
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
         const int un = u.u1 - u.u0;
+        const UnitRange up = proj ? my_units(P, panel_width<S>()) : u;  // the units of h this thread owns
         WT.pack_units(u);
         if (RT) RT->pack_units(u);  // the panels of this thread's units, by this thread
         if (RlastT) RlastT->pack_units(u);
+        if (HrT) HrT->pack_units(up);
         for (int s0 = 0; s0 < T; s0 += chunk) {
             const int n = std::min(chunk, T - s0);
             const int t_lo = a.reverse ? T - s0 - n : s0;  // the chunk covers times [t_lo, t_lo + n)
@@ -105,7 +116,8 @@ void sequence_forward(const SeqForward<S>& a) {
                 const Step st = step_at(s, T, a.reverse, a.training);
                 const int rows = active_rows(a.lengths, B, st.t);  // rows past it have ended
                 S* g = pre + (st.t - t_lo) * BL;                      // [B, saved*H]
-                const S* h_rec = a.hmask ? masked + (s & 1) * BH : a.state[0] + st.prev * BH;
+                const S* h_rec = a.hmask ? masked + (s & 1) * BP : a.state[0] + st.prev * BP;
+                S* m = proj ? (a.training ? a.m + std::size_t(st.t) * BH : m_step) : nullptr;  // [B, H]
                 UnitsForward<S> uf{};
                 uf.bias_hh = bR;
                 uf.extra = extra;
@@ -115,19 +127,20 @@ void sequence_forward(const SeqForward<S>& a) {
                     const std::size_t r = std::size_t(b) * H;
                     uf.gates = g + b * std::size_t(LD);
                     uf.rec = apart ? rec + b * std::size_t(G) : nullptr;
-                    uf.h_rec = h_rec + r;
+                    uf.h_rec = h_rec + std::size_t(b) * P;
                     for (int q = 0; q < NS; ++q) {
-                        uf.prev[q] = a.state[q] + st.prev * BH + r;
-                        uf.next[q] = a.state[q] + st.cur * BH + r;
+                        uf.prev[q] = a.state[q] + (st.prev * B + std::size_t(b)) * SW[q];
+                        uf.next[q] = a.state[q] + (st.cur * B + std::size_t(b)) * SW[q];
                     }
                     uf.y = a.y + (std::size_t(st.t) * B + b) * a.ldy;
+                    if (proj) uf.next[0] = uf.y = m + r;  // the cell's h is m; the projection follows
                 };
                 if constexpr (!dense) {
                     // diagonal: the cell multiplies h_rec elementwise
                 } else if constexpr (!apart) {
-                    RT->multiply_units(g, LD, h_rec, H, rows, u.u0, u.u1, true);  // g += h_rec R^T
+                    RT->multiply_units(g, LD, h_rec, P, rows, u.u0, u.u1, true);  // g += h_rec R^T
                 } else {
-                    RT->multiply_units(rec, G, h_rec, H, rows, u.u0, u.u1, false);  // rec = h_rec R^T
+                    RT->multiply_units(rec, G, h_rec, P, rows, u.u0, u.u1, false);  // rec = h_rec R^T
                     for (int b = 0; b < B; ++b) {
                         row(b);
                         if (!valid(a.lengths, b, st.t)) {  // saved terms of an ended row stay finite (zero)
@@ -145,22 +158,37 @@ void sequence_forward(const SeqForward<S>& a) {
                 for (int b = 0; b < B; ++b) {
                     row(b);
                     if (!valid(a.lengths, b, st.t)) {  // the state passes through, the output is 0
-                        for (int q = 0; q < NS; ++q) copy_row(uf.next[q] + u.u0, uf.prev[q] + u.u0, un);
-                        zero_row(uf.y + u.u0, un);
+                        for (int q = proj ? 1 : 0; q < NS; ++q) copy_row(uf.next[q] + u.u0, uf.prev[q] + u.u0, un);
+                        zero_row(uf.y + u.u0, un);  // (m, with a projection)
                         continue;
                     }
 #pragma omp simd
                     for (int j = u.u0; j < u.u1; ++j) Cell::forward(uf, j);
                     if (zoneout) zoneout_forward(a, uf, st.t, b, u);
                 }
-                if (a.hmask) mask_units(masked + ((s + 1) & 1) * BH, a.state[0] + st.cur * BH, a.hmask, B, H, u);
+                if (proj) {  // h = m W_hr^T for this thread's units of h, once every unit of m is known
+                    step_end.arrive_and_wait();
+                    S* h = a.state[0] + st.cur * BP;
+                    const S* h_prev = a.state[0] + st.prev * BP;
+                    HrT->multiply_units(h, P, m, H, rows, up.u0, up.u1, false);
+                    for (int b = 0; b < B; ++b) {
+                        S* y = a.y + (std::size_t(st.t) * B + b) * a.ldy + up.u0;
+                        if (b < rows) {
+                            copy_row(y, h + std::size_t(b) * P + up.u0, up.u1 - up.u0);
+                        } else {  // ended: the state passes through, the output is 0
+                            copy_row(h + std::size_t(b) * P + up.u0, h_prev + std::size_t(b) * P + up.u0, up.u1 - up.u0);
+                            zero_row(y, up.u1 - up.u0);
+                        }
+                    }
+                }
+                if (a.hmask) mask_units(masked + ((s + 1) & 1) * BP, a.state[0] + st.cur * BP, a.hmask, B, P, up);
                 step_end.arrive_and_wait();
             }
         }
     }
     const int fin = final_slot(T, a.reverse, a.training);
     for (int k = 0; k < NS; ++k)
-        if (a.state_n[k]) copy_row(a.state_n[k], a.state[k] + fin * BH, int(BH));
+        if (a.state_n[k]) copy_row(a.state_n[k], a.state[k] + fin * B * SW[k], B * SW[k]);
 }
 
 template <class Cell, class S>
@@ -175,17 +203,28 @@ void sequence_backward(const SeqBackward<S>& a) {
     const int TB = T * B;
     bool zoneout = false;
     for (int k = 0; k < NS; ++k) zoneout = zoneout || a.zoneout_mask[k];
+    const bool proj = a.W_hr != nullptr;  // h is P wide, m = the cell's output [B, H] before the projection
+    const int P = proj ? a.P : H;
+    const std::size_t BP = std::size_t(B) * P;
+    int SW[kMaxStates];
+    for (int k = 0; k < kMaxStates; ++k) SW[k] = k == 0 ? P : H;
     Scratch<S> mem;
     S* dgates = mem.take(std::size_t(T) * BL);        // [T, B, saved*H] gradients w.r.t. pre-activations
-    // carried gradients: dh, dh_next, states 1.. (in place), d(h_rec), d(mid): [B, H] each
-    S* carry = mem.take((NS + 3) * BH);
+    // carried gradients: dh, dh_next, d(h_rec) [B, P]; states 1.. (in place), d(mid) [B, H]
+    S* carry = mem.take(3 * BP + NS * BH);
     S* dh = carry;
-    S* dh_next = dh + BH;
+    S* dh_next = dh + BP;
+    S* dh_rec = dh_next + BP;
+    S* dmid = dh_rec + BP;
     S* dstate[kMaxStates] = {};
-    for (int k = 1; k < NS; ++k) dstate[k] = carry + (k + 1) * BH;
-    S* dh_rec = carry + (NS + 1) * BH;
-    S* dmid = carry + (NS + 2) * BH;
-    for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], int(BH));
+    for (int k = 1; k < NS; ++k) dstate[k] = dmid + k * BH;
+    for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], B * SW[k]);
+    // projection: dh + dy of every step [T, B, P] (for dW_hr), dm [B, H], a row of zeros and a junk row [B, H]
+    S* dht_all = proj ? mem.take(std::size_t(T) * BP) : nullptr;
+    S* dm = proj ? mem.take(2 * BH + H) : nullptr;
+    S* junk = proj ? dm + BH : nullptr;
+    S* zero_dy = proj ? junk + BH : nullptr;
+    if (proj) zero_row(zero_dy, H);
     const int zeros_n = tr.extra_rows * H;
     S* zeros = zeros_n ? mem.take(std::size_t(zeros_n)) : nullptr;
     if (zeros) zero_row(zeros, zeros_n);
@@ -198,7 +237,9 @@ void sequence_backward(const SeqBackward<S>& a) {
     // R [NR, H] (rows of the gates whose product is not apart) and R_last [H, H]: panels copied once
     const int NR = apart ? G - H : G;
     std::optional<WeightOperand<S>> R;
-    if (dense) R.emplace(WeightOperand<S>::direct(a.R, H, NR, H, mem, T > 1, true));
+    if (dense) R.emplace(WeightOperand<S>::direct(a.R, P, NR, P, mem, T > 1, true));
+    std::optional<WeightOperand<S>> Hr;  // W_hr [P, H]
+    if (proj) Hr.emplace(WeightOperand<S>::direct(a.W_hr, H, P, H, mem, T > 1, true));
     std::optional<WeightOperand<S>> Rlast;
     if (apart) Rlast.emplace(WeightOperand<S>::direct(a.R + std::size_t(G - H) * H, H, H, H, mem, T > 1, true));
 
@@ -210,8 +251,10 @@ void sequence_backward(const SeqBackward<S>& a) {
     {
         const UnitRange u = join_team(step_end, H, panel_width<S>());
         const int un = u.u1 - u.u0;
-        if (R) R->pack_units(u);  // the panels of this thread's units, by this thread
+        const UnitRange up = proj ? my_units(P, panel_width<S>()) : u;  // the units of h this thread owns
+        if (R) R->pack_units(up);  // the panels of this thread's units, by this thread
         if (Rlast) Rlast->pack_units(u);
+        if (Hr) Hr->pack_units(u);
         S *dh_t = dh, *dh_n = dh_next;  // each thread swaps its own copies, in step
         for (int s = T - 1; s >= 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);
@@ -231,20 +274,36 @@ void sequence_backward(const SeqBackward<S>& a) {
                 ub.dy = a.dy + (std::size_t(st.t) * B + b) * a.ldy;
                 ub.dh = dh_t + r;
                 ub.dh_prev = dh_n + r;
+                if (proj) {  // the cell's output is m: its gradient dm, and nothing it writes to h_prev is kept
+                    ub.dy = zero_dy;
+                    ub.dh = dm + r;
+                    ub.dh_prev = junk + r;
+                }
                 for (int q = 0; q < NS; ++q) {
-                    ub.prev[q] = a.state[q] + st.prev * BH + r;
-                    ub.next[q] = a.state[q] + st.cur * BH + r;
+                    ub.prev[q] = a.state[q] + (st.prev * B + std::size_t(b)) * SW[q];
+                    ub.next[q] = a.state[q] + (st.cur * B + std::size_t(b)) * SW[q];
                     ub.dstate[q] = q ? dstate[q] + r : nullptr;
                 }
                 ub.dmid = dmid + r;
                 ub.drec = drec + r;
-                ub.hmask = a.hmask ? a.hmask + r : nullptr;
+                ub.hmask = a.hmask ? a.hmask + std::size_t(b) * P : nullptr;
             };
+            if (proj) {  // dht = dh + dy for this thread's units of h (0 for ended rows); then dm = dht W_hr
+                S* dht = dht_all + std::size_t(st.t) * BP;
+                for (int b = 0; b < B; ++b) {
+                    S* d = dht + std::size_t(b) * P;
+                    const S* dyb = a.dy + (std::size_t(st.t) * B + b) * a.ldy;
+                    const S* dhb = dh_t + std::size_t(b) * P;
+                    for (int j = up.u0; j < up.u1; ++j) d[j] = b < rows ? dhb[j] + dyb[j] : S(0);
+                }
+                step_end.arrive_and_wait();
+                Hr->multiply_units(dm, H, dht, P, rows, u.u0, u.u1, false);
+            }
             for (int b = 0; b < B; ++b) {
                 row(b);
                 if (!valid(a.lengths, b, st.t)) {  // the state passed through unchanged: so do its gradients
                     for (int blk = 0; blk < LD / H; ++blk) zero_row(ub.dgates + blk * H + u.u0, un);
-                    copy_row(ub.dh_prev + u.u0, ub.dh + u.u0, un);
+                    if (!proj) copy_row(ub.dh_prev + u.u0, ub.dh + u.u0, un);  // (with one: below, per unit of h)
                     continue;
                 }
                 if (zoneout) {  // the cell sees (1 - m) of each state gradient; m of it passes straight back
@@ -301,22 +360,37 @@ void sequence_backward(const SeqBackward<S>& a) {
                 }
                 R->multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, true);  // += dgates[:, :G-H] R[:G-H]
             } else {
-                R->multiply_units(drec, H, dg, LD, rows, u.u0, u.u1, a.hmask == nullptr);  // (+)= dgates R
+                // (+)= dgates R; with a projection dh_prev is only this product (the cell's own part is 0)
+                R->multiply_units(drec, P, dg, LD, rows, up.u0, up.u1, a.hmask == nullptr && !proj);
             }
-            if (dense && a.hmask) add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
+            if (proj) {
+                for (int b = 0; b < B; ++b) {  // ended rows: the gradient passes through; masked: dh_rec * hmask
+                    S* d = dh_n + std::size_t(b) * P;
+                    if (b >= rows) {
+                        copy_row(d + up.u0, dh_t + std::size_t(b) * P + up.u0, up.u1 - up.u0);
+                    } else if (a.hmask) {
+                        const S* dr = dh_rec + std::size_t(b) * P;
+                        const S* mk = a.hmask + std::size_t(b) * P;
+                        for (int j = up.u0; j < up.u1; ++j) d[j] = dr[j] * mk[j];
+                    }
+                }
+            } else if (dense && a.hmask) {
+                add_masked_units(dh_n, dh_rec, a.hmask, rows, H, u);
+            }
             std::swap(dh_t, dh_n);
         }
     }
     if (T % 2) std::swap(dh, dh_next);  // where the threads' last swap left the gradient w.r.t. h0
     for (int k = 0; k < NS; ++k)
-        if (a.dstate0[k]) copy_row(a.dstate0[k], k ? dstate[k] : dh, int(BH));
+        if (a.dstate0[k]) copy_row(a.dstate0[k], k ? dstate[k] : dh, B * SW[k]);
 
     // Weight gradients: large products over all T*B rows at once.
     std::vector<S> masked_all;
-    const S* h_prev_all = recurrent_inputs(masked_all, a.state[0] + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
+    const S* h_prev_all = recurrent_inputs(masked_all, a.state[0] + (a.reverse ? BP : 0), a.hmask, T, BP);  // [T, B, P]
     WeightOperand<S>::direct(a.W, I, G, I, mem, true).multiply(a.dx, I, dgates, LD, TB, a.dx_accumulate);  // dx (+)= dG W
     add_transposed_product(a.dW, I, dgates, LD, G, a.x, I, TB, I);        // dW += dG^T x
-    if (dense) add_transposed_product(a.dR, H, dgates, LD, NR, h_prev_all, H, TB, H);  // dR += dG^T h_rec
+    if (dense) add_transposed_product(a.dR, P, dgates, LD, NR, h_prev_all, P, TB, P);  // dR += dG^T h_rec
+    if (proj && a.dW_hr) add_transposed_product(a.dW_hr, H, dht_all, P, P, a.m, H, TB, H);  // dW_hr += dht^T m
     if (apart) {  // the last gate's recurrent weights multiply h_rec, or the mid-step vector (saved as q)
         const S* q_in = mid ? a.gates + G : h_prev_all;
         add_transposed_product(a.dR + std::size_t(NR) * H, H, dgates + G, LD, H, q_in, mid ? LD : H, TB, H);
@@ -334,15 +408,15 @@ void sequence_backward(const SeqBackward<S>& a) {
             ub.opt = a.opt;
             ub.H = H;
             for (int t = 0; t < T; ++t) {
-                const std::size_t prev = std::size_t(t + (a.reverse ? 1 : 0)) * BH;
-                const std::size_t cur = std::size_t(t + (a.reverse ? 0 : 1)) * BH;
+                const std::size_t prev = std::size_t(t + (a.reverse ? 1 : 0)) * B;
+                const std::size_t cur = std::size_t(t + (a.reverse ? 0 : 1)) * B;
                 for (int b = 0; b < B; ++b) {
                     ub.gates = a.gates + t * BL + b * std::size_t(LD);
                     ub.dgates = dgates + t * BL + b * std::size_t(LD);
-                    ub.hmask = a.hmask ? a.hmask + b * std::size_t(H) : nullptr;
+                    ub.hmask = a.hmask ? a.hmask + b * std::size_t(P) : nullptr;
                     for (int q = 0; q < NS; ++q) {
-                        ub.prev[q] = a.state[q] + prev + b * std::size_t(H);
-                        ub.next[q] = a.state[q] + cur + b * std::size_t(H);
+                        ub.prev[q] = a.state[q] + (prev + b) * SW[q];
+                        ub.next[q] = a.state[q] + (cur + b) * SW[q];
                     }
 #pragma omp simd
                     for (int j = 0; j < H; ++j) Cell::extra_grad(ub, j);

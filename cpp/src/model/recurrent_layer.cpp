@@ -76,6 +76,7 @@ public:
     bool batch_first() const override { return batch_first_; }
     int input_features() const override { return rnn_.config().input_size; }
     int directions() const override { return merge_ == Merge::Concat ? rnn_.num_directions() : 1; }
+    int width() const { return rnn_.state_size(0); }  // features of h per direction
 
     void write_config(json::Writer& w) const override {
         const LayerConfig& c = rnn_.config();
@@ -102,6 +103,7 @@ public:
             if (option == "coupled_input_forget") w.key("coupled_input_forget").value(c.coupled_input_forget);
             if (option == "zoneout") w.key("zoneout").value(c.zoneout);
             if (option == "zoneout_cell") w.key("zoneout_cell").value(c.zoneout_cell);
+            if (option == "proj_size") w.key("proj_size").value(c.proj_size);
         }
         if (cell.nonlinearity) w.key("nonlinearity").value(cell.nonlinearity);
         w.key("merge_mode").value(to_string(merge_));
@@ -118,13 +120,13 @@ public:
         if (in != rnn_.config().input_size)
             throw std::logic_error("Model: layer input size mismatch (" + std::string(class_name()) + " takes " +
                                    std::to_string(rnn_.config().input_size) + " features, gets " + std::to_string(in) + ")");
-        return directions() * rnn_.config().hidden_size;
+        return directions() * width();
     }
 
     // y [rows, 2H] concatenated -> [rows, H] merged, in place
     void merge(std::vector<float>& y, std::size_t rows) const {
         if (merge_ == Merge::Concat) return;
-        const int H = rnn_.config().hidden_size;
+        const int H = width();
         for (std::size_t r = 0; r < rows; ++r) {
             const float* in = &y[r * 2 * H];
             float* out = &y[r * H];
@@ -140,7 +142,7 @@ public:
         if (!f.has_time) throw std::logic_error("Model: a recurrent layer after LastStep is not supported");
         const int out = output_features(f.features);
         if (f.batch_first) swap_leading_axes(f.data, f.scratch, f.B, f.T, f.features);
-        f.next.resize(std::size_t(f.T) * f.B * rnn_.num_directions() * rnn_.config().hidden_size);
+        f.next.resize(std::size_t(f.T) * f.B * rnn_.output_size());
         rnn_.forward(f.next.data(), nullptr, f.data.data(), nullptr, f.lengths, f.T, f.B, false);
         merge(f.next, std::size_t(f.T) * f.B);
         if (f.batch_first) swap_leading_axes(f.next, f.scratch, f.T, f.B, out);
@@ -152,17 +154,19 @@ public:
         if (rnn_.num_directions() != 1)
             throw std::logic_error("Model::new_state: a bidirectional layer cannot stream (it needs the future)");
         const auto& c = rnn_.config();
-        const std::size_t n = std::size_t(c.num_layers) * batch * c.hidden_size;
-        return std::vector<std::vector<float>>(std::size_t(rnn_.num_states()), std::vector<float>(n, 0.0f));
+        std::vector<std::vector<float>> states;
+        for (int k = 0; k < rnn_.num_states(); ++k)
+            states.emplace_back(std::size_t(c.num_layers) * batch * rnn_.state_size(k), 0.0f);
+        return states;
     }
 
     void step(Flow& f, std::vector<std::vector<float>>& state) override {
         const auto& c = rnn_.config();
-        const std::size_t n = std::size_t(c.num_layers) * f.B * c.hidden_size;
         if (state.size() != std::size_t(rnn_.num_states())) throw std::invalid_argument("state: layout mismatch");
         float* states[kMaxStates] = {};
         for (std::size_t k = 0; k < state.size(); ++k) {
-            if (state[k].size() != n) throw std::invalid_argument("state: batch size or layout mismatch");
+            if (state[k].size() != std::size_t(c.num_layers) * f.B * rnn_.state_size(int(k)))
+                throw std::invalid_argument("state: batch size or layout mismatch");
             states[k] = state[k].data();
         }
         const int out = output_features(f.features);
@@ -227,6 +231,8 @@ std::unique_ptr<ModelLayer> recurrent_from_config(const std::string& cls, const 
     lc.coupled_input_forget = config_flag(c, "coupled_input_forget", false, where);
     lc.zoneout = config_number(c, "zoneout", 0.0, where);
     lc.zoneout_cell = config_number(c, "zoneout_cell", 0.0, where);
+    if (const json::Value* v = c.find("proj_size"); v && !v->is_null())
+        lc.proj_size = int(v->as_int(where + ".proj_size", 0, 1 << 24));
     lc.input_size = config_int(c, "input_size", 1, 1 << 24, where);
     lc.hidden_size = config_int(c, "hidden_size", 1, 1 << 24, where);
     lc.num_layers = config_int(c, "num_layers", 1, 1024, where);
@@ -244,7 +250,7 @@ std::unique_ptr<ModelLayer> recurrent_from_config(const std::string& cls, const 
                             "bidirectional", "recurrent_dropout", "seed", "dtype", "peephole", "linear_before_reset",
                             "nonlinearity", "activation", "recurrent_activation", "cell_clip", "recurrent_clip",
                             "input_gate", "forget_gate", "output_gate", "input_activation", "output_activation",
-                            "coupled_input_forget", "zoneout", "zoneout_cell", "merge_mode"});
+                            "coupled_input_forget", "zoneout", "zoneout_cell", "merge_mode", "proj_size"});
     return layer;
 }
 

@@ -23,6 +23,7 @@ struct Recurrent<S>::Record {
     std::vector<std::size_t> hmask;    // per (layer, direction) when recurrent_dropout > 0: [B, H]
     std::vector<std::size_t> gates;    // per (layer, direction): [T, B, saved*H]
     std::vector<std::size_t> state;    // per (layer, direction, state): [T+1, B, H] slots
+    std::vector<std::size_t> m;        // per (layer, direction) with a projection: [T, B, H] the cell outputs
     std::vector<std::size_t> zmask;    // per (layer, direction, state) when zoneout: [T, B, H] 0/1 (1 = keep); or empty
     const int* lengths_or_null() const { return lengths.empty() ? nullptr : lengths.data(); }
 };

@@ -28,7 +28,7 @@ using detail::States;
 namespace {
 
 // The parameters a driver takes, by role (entry()).
-enum Role { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kExtra, kRoleCount };
+enum Role { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kExtra, kProjection, kRoleCount };
 
 int role_of(const ParamTemplate& p) {
     const std::string name = p.name;
@@ -36,6 +36,7 @@ int role_of(const ParamTemplate& p) {
     if (name == "weight_hh") return kWeightHH;
     if (name == "bias_ih") return kBiasIH;
     if (name == "bias_hh") return kBiasHH;
+    if (name == "weight_hr") return kProjection;
     return kExtra;
 }
 
@@ -43,6 +44,7 @@ bool present(const ParamTemplate& p, const LayerConfig& c) {
     switch (p.presence) {
         case Presence::WithBias: return c.bias;
         case Presence::WithPeephole: return c.peephole;
+        case Presence::WithProjection: return c.proj_size > 0;
         default: return true;
     }
 }
@@ -62,9 +64,11 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
         throw std::invalid_argument(std::string("backend: '") + to_string(config_.backend) +
                                     "' is not available for cell '" + cell.name + "' in this build");
     const detail::CellOptions opt = spec.configure(config_);
-    if (config_.backend == Backend::Reference && (opt.general || config_.zoneout > 0 || config_.zoneout_cell > 0))
+    if (config_.backend == Backend::Reference &&
+        (opt.general || config_.zoneout > 0 || config_.zoneout_cell > 0 || config_.proj_size > 0))
         throw std::invalid_argument(std::string("backend: 'reference' runs the classic ") + cell.name +
-                                    " only (no activation, gate, clip or zoneout options); use backend='cpu'");
+                                    " only (no activation, gate, clip, zoneout or projection options); use backend='cpu'");
+    static_assert(kRoleCount == kRoles, "roles");
     num_states_ = cell.states;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
     std::size_t offset = 0;
@@ -81,6 +85,7 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
                     const int n = dim == Dim::Gates ? opt.gates * H
                                   : dim == Dim::Input ? layer_input_size(l)
                                   : dim == Dim::Hidden ? H
+                                  : dim == Dim::Output ? state_size(0)
                                                        : cell.extra_rows;
                     shape.push_back(n);
                     size *= std::size_t(n);
@@ -102,7 +107,7 @@ template <class S> Recurrent<S>& Recurrent<S>::operator=(Recurrent&&) noexcept =
 
 template <class S>
 int Recurrent<S>::layer_input_size(int layer) const {
-    return layer == 0 ? config_.input_size : num_directions() * config_.hidden_size;
+    return layer == 0 ? config_.input_size : output_size();
 }
 
 template <class S>
@@ -172,32 +177,36 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
         // the next chunk, carrying the states, so memory beyond y stays O(chunk), not O(T). A step past a
         // sequence's end has a local length <= 0: its state is carried unchanged, as in one long pass.
         const int C = detail::kInferenceChunk, I = config_.input_size;
-        const std::size_t BH = std::size_t(B) * H, states = std::size_t(L) * BH;
+        std::size_t states[kMaxStates] = {}, total = 0;  // per state: [L, B, width]
+        for (int k = 0; k < NS; ++k) total += 2 * (states[k] = std::size_t(L) * B * state_size(k));
         detail::Scratch<S> mem;
-        S* carry = mem.take(2 * NS * states);  // per state: current and next [L, B, H]
+        S* carry = mem.take(total);  // per state: current and next
         States<S*> cur, next;
-        for (int k = 0; k < NS; ++k) {
-            cur.at[k] = carry + 2 * k * states;
-            next.at[k] = cur.at[k] + states;
-            detail::set_state(cur.at[k], state0[k], int(states));
+        for (int k = 0, at = 0; k < NS; at += int(2 * states[k]), ++k) {
+            cur.at[k] = carry + at;
+            next.at[k] = cur.at[k] + states[k];
+            detail::set_state(cur.at[k], state0[k], int(states[k]));
         }
         std::vector<int> local(lengths ? B : 0);
         for (int t0 = 0; t0 < T; t0 += C) {
             const int n = std::min(C, T - t0);
             for (int b = 0; b < int(local.size()); ++b) local[b] = std::min(lengths[b] - t0, n);
-            forward_checked(y + std::size_t(t0) * BH, next.at, x + std::size_t(t0) * B * I, cur.at,
+            forward_checked(y + std::size_t(t0) * B * output_size(), next.at, x + std::size_t(t0) * B * I, cur.at,
                             lengths ? local.data() : nullptr, n, B, false);
             std::swap(cur, next);
         }
         for (int k = 0; k < NS; ++k)
-            if (state_n[k]) std::memcpy(state_n[k], cur.at[k], sizeof(S) * states);
+            if (state_n[k]) std::memcpy(state_n[k], cur.at[k], sizeof(S) * states[k]);
         return;
     }
     detail::DenormalGuard flush_denormals;
     const detail::CellOptions opt = cell.configure(config_);
     const int stride = opt.saved * H;
     const double zoneout_p[2] = {config_.zoneout, NS > 1 ? config_.zoneout_cell : 0.0};  // h, c
-    const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
+    const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(output_size());
+    std::size_t SB[kMaxStates] = {};  // per state: [B, width]
+    for (int q = 0; q < NS; ++q) SB[q] = std::size_t(B) * state_size(q);
+    const bool proj = config_.proj_size > 0;
     const bool dropout = training && config_.dropout > 0.0 && L > 1;
     const bool recurrent_dropout = training && config_.recurrent_dropout > 0.0;
     const bool zoneout = training && (zoneout_p[0] > 0.0 || zoneout_p[1] > 0.0);
@@ -223,8 +232,9 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
             if (dropout && l < L - 1) rec->mask.push_back(take(TB * out_cols));
             for (int d = 0; d < D; ++d) {
                 rec->gates.push_back(take(TB * stride));
-                for (int k = 0; k < NS; ++k) rec->state.push_back(take((T + 1) * BH));
-                if (recurrent_dropout) rec->hmask.push_back(take(BH));
+                for (int k = 0; k < NS; ++k) rec->state.push_back(take((T + 1) * SB[k]));
+                if (recurrent_dropout) rec->hmask.push_back(take(SB[0]));
+                if (proj) rec->m.push_back(take(TB * H));
                 if (zoneout)
                     for (int k = 0; k < NS; ++k) rec->zmask.push_back(k < 2 && zoneout_p[k] > 0.0 ? take(TB * H) + 1 : 0);
             }
@@ -247,7 +257,7 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
                 for (int q = 0; q < NS; ++q) slots[std::size_t(k) * NS + q] = base + rec->state[std::size_t(k) * NS + q];
                 if (recurrent_dropout) {
                     hmasks[k] = base + rec->hmask[k];
-                    draw_mask(hmasks[k], BH, config_.recurrent_dropout);
+                    draw_mask(hmasks[k], SB[0], config_.recurrent_dropout);
                 }
                 for (int q = 0; zoneout && q < NS; ++q)
                     if (const std::size_t at = rec->zmask[std::size_t(k) * NS + q])
@@ -257,12 +267,15 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
     } else {
         // layer outputs between layers: one buffer for two layers, two (ping-pong) for more
         const std::size_t between = std::size_t(std::min(L - 1, 2)) * TB * out_cols;
-        S* base = mem.take(between + std::size_t(L * D) * NS * 2 * BH);
+        std::size_t per_direction = 0;
+        for (int q = 0; q < NS; ++q) per_direction += 2 * SB[q];
+        S* base = mem.take(between + std::size_t(L * D) * per_direction);
         for (int l = 0; l < L; ++l) {
             layer_in[l] = l == 0 ? const_cast<S*>(x) : base + ((l - 1) % 2) * TB * out_cols;
             layer_out[l] = l == L - 1 ? y : base + (l % 2) * TB * out_cols;
         }
-        for (std::size_t k = 0; k < slots.size(); ++k) slots[k] = base + between + k * 2 * BH;
+        S* at = base + between;
+        for (std::size_t k = 0; k < slots.size(); at += 2 * SB[k % NS], ++k) slots[k] = at;
     }
 
     for (int l = 0; l < L; ++l) {
@@ -270,13 +283,13 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
             const int k = l * D + d;
             detail::SeqForward<S> a;
             a.cell = &cell;
-            a.y = layer_out[l] + std::size_t(d) * H;
+            a.y = layer_out[l] + std::size_t(d) * state_size(0);
             a.ldy = int(out_cols);
             a.gates = gate_buf[k];
             for (int q = 0; q < NS; ++q) {
                 a.state[q] = slots[std::size_t(k) * NS + q];
-                a.state_n[q] = state_n[q] ? state_n[q] + k * BH : nullptr;
-                a.state0[q] = state0[q] ? state0[q] + k * BH : nullptr;
+                a.state_n[q] = state_n[q] ? state_n[q] + k * SB[q] : nullptr;
+                a.state0[q] = state0[q] ? state0[q] + k * SB[q] : nullptr;
             }
             a.x = layer_in[l];
             auto p = [&](int role) { return entry(params_.data(), l, d, role); };
@@ -293,11 +306,16 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
                 else if (!training)
                     a.zoneout_p[q] = zoneout_p[q];
             }
+            if (proj) {
+                a.W_hr = p(kProjection);
+                a.m = training ? rec->slab.data() + rec->m[k] : nullptr;
+            }
             a.opt = &opt;
             a.T = T;
             a.B = B;
             a.I = layer_input_size(l);
             a.H = H;
+            a.P = state_size(0);
             a.reverse = d == 1;
             a.training = training;
             detail::sequence_forward(config_.backend, a);
@@ -340,7 +358,9 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size, NS = num_states_;
     const detail::CellSpec& cell = detail::cell_spec(config_.kind);
     const detail::CellOptions opt = cell.configure(config_);
-    const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(D) * H;
+    const std::size_t TB = std::size_t(T) * B, out_cols = std::size_t(output_size());
+    std::size_t SB[kMaxStates] = {};  // per state: [B, width]
+    for (int q = 0; q < NS; ++q) SB[q] = std::size_t(B) * state_size(q);
     detail::Scratch<S> mem;
     S* between = L > 1 ? mem.take(2 * TB * out_cols) : nullptr;  // gradients w.r.t. inner layer outputs
     S* base = rec->slab.data();
@@ -355,8 +375,8 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
             a.dx = dx_layer;
             a.dx_accumulate = d > 0;
             for (int q = 0; q < NS; ++q) {
-                a.dstate0[q] = dstate0[q] ? dstate0[q] + k * BH : nullptr;
-                a.dstate_n[q] = dstate_n[q] ? dstate_n[q] + k * BH : nullptr;
+                a.dstate0[q] = dstate0[q] ? dstate0[q] + k * SB[q] : nullptr;
+                a.dstate_n[q] = dstate_n[q] ? dstate_n[q] + k * SB[q] : nullptr;
                 a.state[q] = base + rec->state[std::size_t(k) * NS + q];
             }
             auto g = [&](int role) { return entry(grads_.data(), l, d, role); };
@@ -366,7 +386,7 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
             a.dbW = g(kBiasIH);
             a.dbR = g(kBiasHH);
             a.dextra = g(kExtra);
-            a.dy = dy_layer + std::size_t(d) * H;
+            a.dy = dy_layer + std::size_t(d) * state_size(0);
             a.ldy = int(out_cols);
             a.gates = base + rec->gates[k];
             a.x = base + rec->input[l];
@@ -377,11 +397,17 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
             a.hmask = rec->hmask.empty() ? nullptr : base + rec->hmask[k];
             for (int q = 0; q < NS && !rec->zmask.empty(); ++q)
                 if (const std::size_t at = rec->zmask[std::size_t(k) * NS + q]) a.zoneout_mask[q] = base + at - 1;
+            if (!rec->m.empty()) {
+                a.W_hr = p(kProjection);
+                a.dW_hr = g(kProjection);
+                a.m = base + rec->m[k];
+            }
             a.opt = &opt;
             a.T = T;
             a.B = B;
             a.I = layer_input_size(l);
             a.H = H;
+            a.P = state_size(0);
             a.reverse = d == 1;
             detail::sequence_backward(config_.backend, a);
         }

@@ -34,7 +34,7 @@ template <class S>
 void Recurrent<S>::forward_sorted(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths,
                                   int T, int B, bool training) {
     const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = num_directions() * H, NS = num_states_;
+    const int Y = output_size(), NS = num_states_;  // (a state's room below is H wide, its width state_size(k) <= H)
     std::vector<int> order(B), sorted(B);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [lengths](int a, int b) { return lengths[a] > lengths[b]; });
@@ -47,14 +47,14 @@ void Recurrent<S>::forward_sorted(S* y, S* const* state_n, const S* x, const S* 
     States<S*> fin_s;
     for (int k = 0; k < NS; ++k) {
         S* i0 = ys + TB * Y + 2 * k * SB;
-        if (state0[k]) permute_rows(i0, state0[k], order, SL, H, true), init_s.at[k] = i0;
+        if (state0[k]) permute_rows(i0, state0[k], order, SL, state_size(k), true), init_s.at[k] = i0;
         if (state_n[k]) fin_s.at[k] = i0 + SB;
     }
     permute_rows(xs, x, order, T, I, true);
     forward_checked(ys, fin_s.at, xs, init_s.at, sorted.data(), T, B, training);
     permute_rows(y, ys, order, T, Y, false);
     for (int k = 0; k < NS; ++k)
-        if (state_n[k]) permute_rows(state_n[k], fin_s.at[k], order, SL, H, false);
+        if (state_n[k]) permute_rows(state_n[k], fin_s.at[k], order, SL, state_size(k), false);
     if (training) tape_.back()->order = std::move(order);
 }
 
@@ -64,7 +64,7 @@ void Recurrent<S>::backward_sorted(S* dx, S* const* dstate0, const S* dy, const 
     const std::vector<int> order = tape_.back()->order;
     const int T = tape_.back()->T, B = tape_.back()->B;
     const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = num_directions() * H, NS = num_states_;
+    const int Y = output_size(), NS = num_states_;  // (a state's room below is H wide, its width state_size(k) <= H)
     const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * H;
     detail::Scratch<S> mem;
     S* dys = mem.take(TB * (I + Y) + 2 * NS * SB);  // dy, dx, then per state its final and initial gradients
@@ -73,14 +73,14 @@ void Recurrent<S>::backward_sorted(S* dx, S* const* dstate0, const S* dy, const 
     States<S*> d0_s;
     for (int k = 0; k < NS; ++k) {
         S* dn = dxs + TB * I + 2 * k * SB;
-        if (dstate_n[k]) permute_rows(dn, dstate_n[k], order, SL, H, true), dn_s.at[k] = dn;
+        if (dstate_n[k]) permute_rows(dn, dstate_n[k], order, SL, state_size(k), true), dn_s.at[k] = dn;
         if (dstate0[k]) d0_s.at[k] = dn + SB;
     }
     permute_rows(dys, dy, order, T, Y, true);
     backward_checked(dxs, d0_s.at, dys, dn_s.at);
     permute_rows(dx, dxs, order, T, I, false);
     for (int k = 0; k < NS; ++k)
-        if (dstate0[k]) permute_rows(dstate0[k], d0_s.at[k], order, SL, H, false);
+        if (dstate0[k]) permute_rows(dstate0[k], d0_s.at[k], order, SL, state_size(k), false);
 }
 
 
