@@ -48,6 +48,8 @@ GENERAL = [
     ("lstm-nig-nog-niaf", "lstm", {"options": dict(input_gate=False, output_gate=False, input_activation=False,
                                                    activation="elu")}),
     ("lstm-proj", "lstm", {"peephole": True, "options": dict(proj_size=3, activation="softsign")}),
+    ("lstm-layer-norm", "lstm", {"options": dict(layer_norm=True, activation="softsign")}),
+    ("gru-layer-norm", "gru", {"options": dict(layer_norm=True, recurrent_activation="hard_sigmoid")}),
     ("lstm-nfg", "lstm", {"peephole": True, "options": dict(forget_gate=False, recurrent_activation="softplus")}),
     ("gru-general", "gru", {"options": dict(activation=("scaled_tanh", 1.5, 0.7), recurrent_activation="sigmoid",
                                             zoneout=0.2)}),

@@ -19,7 +19,8 @@ OPTION_VALUES = {"peephole": True, "linear_before_reset": False, "activation": "
                  "recurrent_activation": ("hard_sigmoid", 0.2, 0.5), "cell_clip": 0.7, "input_gate": False,
                  "forget_gate": False, "output_gate": False, "input_activation": False, "output_activation": False,
                  "coupled_input_forget": True, "zoneout": 0.3, "zoneout_cell": 0.2, "nonlinearity": ("elu", 0.5),
-                 "recurrent_clip": 0.8, "proj_size": 3}
+                 "recurrent_clip": 0.8, "proj_size": 3,
+                 "layer_norm": True}
 
 
 def stacked(layer):

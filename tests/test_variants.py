@@ -36,6 +36,8 @@ LSTM_VARIANTS = {
     "leaky-linear": dict(activation=("leaky_relu", 0.2), output_activation=False),
     "zoneout": dict(zoneout=0.3, zoneout_cell=0.15, peephole=True),
     "proj": dict(proj_size=2),
+    "layer-norm": dict(layer_norm=True),
+    "layer-norm-relu": dict(layer_norm=True, activation="relu", recurrent_activation="hard_sigmoid"),
     "proj-NFG-softsign": dict(proj_size=3, peephole=True, forget_gate=False, activation="softsign", cell_clip=1.5),
 }
 ACTIVATIONS = ["tanh", "sigmoid", "relu", "linear", "softsign", "softplus", "elu", "hard_sigmoid", ("hard_sigmoid", 0.2, 0.5),
@@ -74,6 +76,7 @@ def check_forward(kind, layer, options, rng, **ref_kw):
 def test_lstm_variant_matches_numpy_reference(name, rng):
     options = LSTM_VARIANTS[name]
     layer = rk.LSTM(I, H, num_layers=2, bidirectional=True, dtype="float64", seed=3, **options)
+    randomize_norm_parameters(layer, rng)
     check_forward("lstm", layer, options, rng)
 
 
@@ -93,6 +96,20 @@ def test_gru_activations_match_numpy_reference(lbr, activation, recurrent, rng):
     layer = rk.GRU(I, H, num_layers=2, bidirectional=True, dtype="float64", seed=5, linear_before_reset=lbr,
                    **options)
     check_forward("gru", layer, {**options, "linear_before_reset": lbr}, rng)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(activation="softsign", recurrent_activation="hard_sigmoid")], ids=str)
+def test_layer_norm_gru_matches_numpy_reference(options, rng):
+    layer = rk.GRU(I, H, num_layers=2, bidirectional=True, dtype="float64", seed=5, layer_norm=True, **options)
+    randomize_norm_parameters(layer, rng)
+    check_forward("gru", layer, {**options, "layer_norm": True}, rng)
+
+
+def randomize_norm_parameters(layer, rng):
+    """Gains and biases away from their initial 1 and 0, so that a wrong one shows."""
+    for name, p in layer.parameters().items():
+        if "_ln_" in name:
+            p[...] = rng.uniform(0.5, 1.5, p.shape) if name.startswith("weight") else rng.uniform(-0.5, 0.5, p.shape)
 
 
 @pytest.mark.parametrize("nonlinearity", ACTIVATIONS, ids=str)
@@ -207,12 +224,15 @@ def layer_fd(layer, rng, training=True):
 @pytest.mark.parametrize("name", list(LSTM_VARIANTS))
 def test_lstm_variant_gradients(name, rng):
     layer = rk.LSTM(I, H, num_layers=2, bidirectional=True, dtype="float64", seed=12, **LSTM_VARIANTS[name])
+    randomize_norm_parameters(layer, rng)
     layer_fd(layer, rng)
 
 
 @pytest.mark.parametrize("cls,options", [
     (rk.GRU, dict(activation="softsign", recurrent_activation=("hard_sigmoid", 0.2, 0.5))),
     (rk.GRU, dict(activation=("elu", 0.7), linear_before_reset=False, zoneout=0.3)),
+    (rk.GRU, dict(layer_norm=True)),
+    (rk.GRU, dict(layer_norm=True, activation="softsign", recurrent_dropout=0.3)),
     (rk.RNN, dict(nonlinearity="softplus")),
     (rk.RNN, dict(nonlinearity=("scaled_tanh", 1.5, 0.5))),
     (rk.IndRNN, dict(nonlinearity="tanh", recurrent_clip=0.3)),
@@ -280,10 +300,11 @@ def test_empty_sequences_pass_gradients_straight_through(kind, rng):
 
 # --- cells ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["NIG", "NFG", "CIFG", "NOAF", "clip", "onnx-hard-sigmoid"])
+@pytest.mark.parametrize("name", ["NIG", "NFG", "CIFG", "NOAF", "clip", "onnx-hard-sigmoid", "layer-norm-relu"])
 def test_lstm_cell_takes_the_variant_keywords(name, rng):
     options = {k: v for k, v in LSTM_VARIANTS[name].items()}
     cell = rk.LSTMCell(I, H, dtype="float64", seed=16, **options)
+    randomize_norm_parameters(cell, rng)
     x = rng.standard_normal((B, I))
     h, c = rng.standard_normal((B, H)), rng.standard_normal((B, H))
     h1, c1 = cell(x, (h, c), training=False)

@@ -37,6 +37,12 @@ def act(spec, x):
     raise ValueError(name)
 
 
+def layer_norm(v, eps=1e-5):
+    """Each row to zero mean and unit variance."""
+    mu = v.mean(axis=-1, keepdims=True)
+    return (v - mu) / np.sqrt(v.var(axis=-1, keepdims=True) + eps)
+
+
 def lstm_gates(o):
     """The gates with rows, in order."""
     out = []
@@ -52,7 +58,10 @@ def lstm_gates(o):
 
 def lstm_step(x, h, c, p, o):
     H = c.shape[1]  # (h has proj_size features with a projection)
-    pre = x @ p["weight_ih"].T + h @ p["weight_hh"].T
+    if o.get("layer_norm"):
+        pre = p["weight_ln_ih"] * layer_norm(x @ p["weight_ih"].T) + p["weight_ln_hh"] * layer_norm(h @ p["weight_hh"].T)
+    else:
+        pre = x @ p["weight_ih"].T + h @ p["weight_hh"].T
     if "bias_ih" in p:
         pre = pre + p["bias_ih"] + p["bias_hh"]
     blocks = {name: pre[:, k * H:(k + 1) * H] for k, name in enumerate(lstm_gates(o))}
@@ -68,7 +77,8 @@ def lstm_step(x, h, c, p, o):
     g = act(a if o.get("input_activation", True) else "linear", clip(blocks["g"]))
     c_new = f * c + i * g
     og = act(ra, clip(blocks["o"] + P[2] * c_new)) if "o" in blocks else 1.0
-    h_new = og * act(a if o.get("output_activation", True) else "linear", c_new)  # c itself is not clipped
+    c_out = p["weight_ln_c"] * layer_norm(c_new) + p["bias_ln_c"] if o.get("layer_norm") else c_new
+    h_new = og * act(a if o.get("output_activation", True) else "linear", c_out)  # c itself is not clipped
     if "weight_hr" in p:  # proj_size: h = m W_hr^T
         h_new = h_new @ p["weight_hr"].T
     return h_new, c_new
@@ -76,10 +86,17 @@ def lstm_step(x, h, c, p, o):
 
 def gru_step(x, h, p, o):
     H = h.shape[1]
+    a, ra = o.get("activation", "tanh"), o.get("recurrent_activation", "sigmoid")
+    if o.get("layer_norm"):  # normalised products, biases after; linear_before_reset
+        ax = p["weight_ln_ih"] * layer_norm(x @ p["weight_ih"].T) + (p["bias_ih"] if "bias_ih" in p else 0.0)
+        ar = p["weight_ln_hh"] * layer_norm(h @ p["weight_hh"].T) + (p["bias_hh"] if "bias_hh" in p else 0.0)
+        r = act(ra, ax[:, :H] + ar[:, :H])
+        z = act(ra, ax[:, H:2 * H] + ar[:, H:2 * H])
+        n = act(a, ax[:, 2 * H:] + r * ar[:, 2 * H:])
+        return (1.0 - z) * n + z * h
     gi = x @ p["weight_ih"].T + (p["bias_ih"] if "bias_ih" in p else 0.0)
     bh = p["bias_hh"] if "bias_hh" in p else np.zeros(3 * H)
     R = p["weight_hh"]
-    a, ra = o.get("activation", "tanh"), o.get("recurrent_activation", "sigmoid")
     r = act(ra, gi[:, :H] + h @ R[:H].T + bh[:H])
     z = act(ra, gi[:, H:2 * H] + h @ R[H:2 * H].T + bh[H:2 * H])
     if o.get("linear_before_reset", True):

@@ -24,6 +24,7 @@ const char* presence_name(rnnkit::Presence p) {
         case rnnkit::Presence::WithBias: return "bias";
         case rnnkit::Presence::WithPeephole: return "peephole";
         case rnnkit::Presence::WithProjection: return "proj_size";
+        case rnnkit::Presence::WithLayerNorm: return "layer_norm";
         default: return "always";
     }
 }

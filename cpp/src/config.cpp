@@ -125,6 +125,17 @@ void validate(const LayerConfig& c) {
     option("zoneout_cell", c.zoneout_cell != d.zoneout_cell);
     option("recurrent_clip", c.recurrent_clip != d.recurrent_clip);
     option("proj_size", c.proj_size != d.proj_size);
+    option("layer_norm", c.layer_norm != d.layer_norm);
+    if (c.layer_norm) {
+        const bool lstm_extras = !c.input_gate || !c.forget_gate || !c.output_gate || !c.input_activation ||
+                                 !c.output_activation || c.coupled_input_forget || c.peephole || c.cell_clip > 0 ||
+                                 c.proj_size > 0;
+        if (lstm_extras)
+            fail("layer_norm: combines with activation and recurrent_activation; not (yet) with peephole, the gate "
+                 "options, cell_clip or proj_size");
+        if (c.zoneout > 0 || c.zoneout_cell > 0) fail("layer_norm: not (yet) combined with zoneout");
+        if (!c.linear_before_reset) fail("layer_norm: a GRU normalises R h as a whole: needs linear_before_reset=True");
+    }
     if (c.proj_size < 0 || (c.proj_size > 0 && c.proj_size >= c.hidden_size))
         fail("proj_size: expected 0 (no projection) or a size below hidden_size (" + std::to_string(c.hidden_size) +
              "), got " + std::to_string(c.proj_size));

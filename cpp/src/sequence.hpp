@@ -65,6 +65,7 @@ struct SeqForward {
     // state 0 (h), y, x of the next layer and R's columns are P wide
     const S* W_hr = nullptr;  // [P, H] or nullptr
     S* m = nullptr;           // training [T, B, H] the cell outputs before the projection (kept for backward)
+    const S* ln[4] = {};      // layer normalisation: γx [G], γh [G], γc [H], βc [H] (cells/layer_norm.hpp)
     int T = 0, B = 0, I = 0, H = 0, P = 0;  // P: h's width (proj_size, or H without a projection)
     bool reverse = false;
     bool training = true;
@@ -99,6 +100,8 @@ struct SeqBackward {
     const S* W_hr = nullptr;  // [P, H] the projection, or nullptr
     S* dW_hr = nullptr;       // [P, H] +=
     const S* m = nullptr;     // [T, B, H] saved by the training forward
+    const S* ln[4] = {};      // layer normalisation parameters, and their gradients (+=)
+    S* dln[4] = {};
     int T = 0, B = 0, I = 0, H = 0, P = 0;
     bool reverse = false;
 };

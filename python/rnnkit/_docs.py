@@ -46,6 +46,7 @@ ARGS.update({
     "zoneout": "probability that a unit of h keeps its previous value at a training step (Krueger et al. 2017; "
                "inference uses the expectation), default 0.0.",
     "zoneout_cell": "the same for the cell state c, default 0.0.",
+    "layer_norm": "layer-normalise the input and recurrent products (see above), default False.",
     "proj_size": "features of h after a learned projection (see above; torch's proj_size), below hidden_size; "
                  "default 0 (no projection).",
     "merge_mode": "how a bidirectional layer's last-layer outputs combine (Keras's Bidirectional): 'concat' (D*H "
@@ -62,10 +63,10 @@ ARGS.update({
                             "the same model with the coupled gate's weights negated (sigmoid gates).",
 })
 
-LSTM_OPTIONS = ("activation", "recurrent_activation", "cell_clip", "proj_size", "zoneout", "zoneout_cell", "merge_mode",
+LSTM_OPTIONS = ("activation", "recurrent_activation", "cell_clip", "proj_size", "layer_norm", "zoneout", "zoneout_cell", "merge_mode",
                 "input_gate", "forget_gate", "output_gate", "input_activation", "output_activation",
                 "coupled_input_forget")
-GRU_OPTIONS = ("activation", "recurrent_activation", "zoneout", "merge_mode")
+GRU_OPTIONS = ("activation", "recurrent_activation", "layer_norm", "zoneout", "merge_mode")
 
 # The arguments of every recurrent layer, in constructor order (a class adds its own where its signature has them).
 LAYER_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional", "seed",

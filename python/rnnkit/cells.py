@@ -88,13 +88,14 @@ class LSTMCell(_Cell):
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, peephole: bool = False,
                  activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
-                 cell_clip: float | None = None, zoneout: float = 0.0, zoneout_cell: float = 0.0,
-                 input_gate: bool = True, forget_gate: bool = True, output_gate: bool = True,
+                 cell_clip: float | None = None, layer_norm: bool = False, zoneout: float = 0.0,
+                 zoneout_cell: float = 0.0, input_gate: bool = True, forget_gate: bool = True, output_gate: bool = True,
                  input_activation: bool = True, output_activation: bool = True, coupled_input_forget: bool = False,
                  seed: int | None = None, dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
         self.peephole = flag("peephole", peephole)
         options = lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate,
                                forget_gate, output_gate, input_activation, output_activation, coupled_input_forget)
+        options["layer_norm"] = flag("layer_norm", layer_norm)
         super().__init__("lstm", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype, peephole=self.peephole,
                          backend=backend, options=options)
 
@@ -136,19 +137,21 @@ class GRUCell(_SingleStateCell):
 
         Call: `h = cell(x, h=None, training=True)`; `dx, dh_prev = cell.backward(dh)`.
         """, _docs.insert_after(_docs.CELL_NAMES, "bias", "linear_before_reset",
-                                *[n for n in _docs.GRU_OPTIONS if n != "merge_mode"]), **_docs.CELL_ARGS,
+                                *[n for n in _docs.GRU_OPTIONS if n != "merge_mode"]),
+        **_docs.CELL_ARGS,
         activation="the candidate's activation, default 'tanh' (any of rnnkit.LSTM's activations).",
         linear_before_reset="True (torch, cuDNN) applies the reset gate after the recurrent product, False (Cho et "
                             "al. 2014) before it; default True.")
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, linear_before_reset: bool = True,
                  activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
-                 zoneout: float = 0.0, seed: int | None = None, dtype: str | type | np.dtype = "float32",
-                 backend: str = "cpu") -> None:
+                 layer_norm: bool = False, zoneout: float = 0.0, seed: int | None = None,
+                 dtype: str | type | np.dtype = "float32", backend: str = "cpu") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
+        options = gru_options(activation, recurrent_activation, zoneout)
+        options["layer_norm"] = flag("layer_norm", layer_norm)
         super().__init__("gru", input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
-                         linear_before_reset=self.linear_before_reset, backend=backend,
-                         options=gru_options(activation, recurrent_activation, zoneout))
+                         linear_before_reset=self.linear_before_reset, backend=backend, options=options)
 
     def _kind_config(self) -> dict:
         return dict(linear_before_reset=self.linear_before_reset)

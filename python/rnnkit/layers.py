@@ -42,7 +42,7 @@ def _jsonable(value):
 _OPTION_DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid", "cell_clip": None, "input_gate": True,
                     "forget_gate": True, "output_gate": True, "input_activation": True, "output_activation": True,
                     "coupled_input_forget": False, "zoneout": 0.0, "zoneout_cell": 0.0, "recurrent_clip": None,
-                    "proj_size": 0}
+                    "proj_size": 0, "layer_norm": False}
 
 
 def lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate, forget_gate,
@@ -320,6 +320,10 @@ class LSTM(_TwoState):
         proj_size P > 0 (torch's LSTM with projections, Sak et al. 2014): h = (o act(c)) W_hr^T with W_hr =
         `weight_hr_l{k}[_reverse]` (P, H); h, h0, h_n and y per direction have P features, c keeps H, weight_hh is
         (G*H, P) and a stacked layer reads D*P features.
+        layer_norm=True (Ba et al. 2016, haste's LayerNormLSTM): v = γx ⊙ LN(W x) + γh ⊙ LN(R h) + b_ih + b_hh gives
+        the gates, and h = o act(γc ⊙ LN(c) + βc); LN normalises a row to zero mean and unit variance (eps 1e-5).
+        Gains `weight_ln_ih_l{k}`, `weight_ln_hh_l{k}` (G,) start at 1, `weight_ln_c_l{k}` (H,) at 1 and
+        `bias_ln_c_l{k}` (H,) at 0. It runs on a driver whose threads own batch rows.
         Zoneout (Krueger et al. 2017): in training each unit of h (c) keeps its previous value with probability
         zoneout (zoneout_cell), per step, masks drawn from the seed; inference uses h = p h_prev + (1 - p) h_new.
         Call: `y, (h_n, c_n) = lstm(x, state=None, lengths=None, training=True)`; `lstm.backward(dy, dstate=None)`.
@@ -342,7 +346,8 @@ class LSTM(_TwoState):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  peephole: bool = False, activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
-                 cell_clip: float | None = None, proj_size: int = 0, zoneout: float = 0.0, zoneout_cell: float = 0.0,
+                 cell_clip: float | None = None, proj_size: int = 0, layer_norm: bool = False, zoneout: float = 0.0,
+                 zoneout_cell: float = 0.0,
                  merge_mode: str | None = "concat", input_gate: bool = True, forget_gate: bool = True,
                  output_gate: bool = True, input_activation: bool = True, output_activation: bool = True,
                  coupled_input_forget: bool = False, seed: int | None = None,
@@ -361,6 +366,7 @@ class LSTM(_TwoState):
         if proj_size and (options["zoneout"] or options["zoneout_cell"]):
             raise ValueError("proj_size: zoneout with a projection is not available yet")
         options["proj_size"] = int(proj_size)
+        options["layer_norm"] = flag("layer_norm", layer_norm)
         self._options = options
         for k, v in options.items():
             setattr(self, k, v)
@@ -417,6 +423,8 @@ class GRU(_SingleState):
         linear_before_reset=True (torch, cuDNN):   n = act(W_n x + b_in + r (R_n h + b_hn))
         linear_before_reset=False (Cho et al.):    n = act(W_n x + b_in + R_n (r h) + b_hn)
         σ is recurrent_activation, act is activation. Zoneout as rnnkit.LSTM's, on h.
+        layer_norm=True (haste's LayerNormGRU): W x and R h are normalised (gains `weight_ln_ih_l{k}`,
+        `weight_ln_hh_l{k}` of shape (3H,), starting at 1) before the biases are added; needs linear_before_reset.
         Call: `y, h_n = gru(x, h0=None, lengths=None, training=True)`; `gru.backward(dy, dh_n=None)`.
         """, _docs.insert_after(_docs.insert_after(_docs.LAYER_ARGS, "bidirectional", *_docs.GRU_OPTIONS), "dtype",
                                 "linear_before_reset"),
@@ -430,12 +438,14 @@ class GRU(_SingleState):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  activation: str | tuple = "tanh", recurrent_activation: str | tuple = "sigmoid",
-                 zoneout: float = 0.0, merge_mode: str | None = "concat", seed: int | None = None,
+                 layer_norm: bool = False, zoneout: float = 0.0, merge_mode: str | None = "concat",
+                 seed: int | None = None,
                  dtype: str | type | np.dtype = "float32", linear_before_reset: bool = True,
                  recurrent_dropout: float = 0.0, l1: float = 0.0, l2: float = 0.0, kernel_init: str = "uniform",
                  recurrent_init: str = "uniform", backend: str = "cpu") -> None:
         self.linear_before_reset = flag("linear_before_reset", linear_before_reset)
         self._options = gru_options(activation, recurrent_activation, zoneout)
+        self._options["layer_norm"] = flag("layer_norm", layer_norm)
         for k, v in self._options.items():
             setattr(self, k, v)
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,

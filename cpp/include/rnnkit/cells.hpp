@@ -17,12 +17,16 @@ inline namespace v0 {
 enum class Dim : int { Gates, Input, Hidden, ExtraRows, Output };
 
 // When a parameter exists.
-enum class Presence : int { Always, WithBias, WithPeephole, WithProjection };
+enum class Presence : int { Always, WithBias, WithPeephole, WithProjection, WithLayerNorm };
+
+// A parameter's initial values: the row's uniform initialisation, or ones / zeros (layer-norm gains / biases).
+enum class Init : int { Uniform, Ones, Zeros };
 
 struct ParamTemplate {
     const char* name;             // torch.nn name without the "_l{k}[_reverse]" suffix, e.g. "weight_ih"
     std::vector<Dim> shape;       // e.g. {Gates, Input}
     Presence presence;
+    Init init = Init::Uniform;
 };
 
 struct CellInfo {

@@ -97,6 +97,10 @@ struct LayerConfig {
     // LSTM projection (torch's proj_size, Sak et al. 2014): h = (o act(c)) W_hr^T has proj_size features, c keeps
     // hidden_size; weight_hr_l{k} [proj_size, H], weight_hh [4H, proj_size]; 0: none.
     int proj_size = 0;
+    // Layer normalisation (Ba et al. 2016, haste's LayerNormLSTM / LayerNormGRU): LN of the input and recurrent
+    // products (gains weight_ln_ih, weight_ln_hh [G]) and, for the LSTM, of c before the output activation
+    // (weight_ln_c, bias_ln_c [H]); see cells/layer_norm.hpp.
+    bool layer_norm = false;
     std::uint64_t seed = 0;             // parameter initialisation and dropout masks
     Backend backend = Backend::Cpu;     // where the sequence loops run (not part of a saved model)
 };

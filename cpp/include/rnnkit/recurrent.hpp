@@ -84,7 +84,8 @@ private:
     int num_states_ = 1;
     // Per (layer, direction): the slab offset + 1 of W, R, b_ih, b_hh, the extra parameter and W_hr (0: absent).
     std::vector<std::size_t> roles_;
-    static constexpr int kRoles = 6;
+    static constexpr int kRoles = 10;
+    std::vector<int> init_;  // per layout_ entry: its Init (rnnkit/cells.hpp)
 
     int layer_input_size(int layer) const;
     // forward after argument checks; lengths (if any) are in decreasing order here and may hold values <= 0

@@ -65,6 +65,7 @@ struct CellOptions {
     bool coupled = false;           // LSTM: i = 1 - f
     bool linear_before_reset = true;  // GRU
     double recurrent_clip = 0.0;    // IndRNN: |u| <= recurrent_clip (0: off)
+    bool layer_norm = false;        // LSTM, GRU: the layer-normalised cell (cells/layer_norm.hpp)
 };
 
 // act(x) for any Nonlinearity (a run-time switch; the fixed cells call sigmoid/tanh_ directly).

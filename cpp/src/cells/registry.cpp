@@ -8,10 +8,12 @@
 
 #include "cells/gru.hpp"
 #include "cells/indrnn.hpp"
+#include "cells/layer_norm.hpp"
 #include "cells/lstm.hpp"
 #include "cells/lstm_variants.hpp"
 #include "cells/rnn.hpp"
 #include "cpu/driver.hpp"
+#include "cpu/row_driver.hpp"
 #include "reference/reference.hpp"
 
 namespace rnnkit {
@@ -54,6 +56,16 @@ struct Pick {
         a.opt->general ? cpu::sequence_backward<General, S>(a) : cpu::sequence_backward<Classic, S>(a);
     }
 };
+// A row whose layer_norm option runs a layer-normalised cell on the row driver (threads own batch rows).
+template <class LayerNormCell, class Units>
+struct NormPick {
+    template <class S> static void forward(const SeqForward<S>& a) {
+        a.opt->layer_norm ? cpu::sequence_forward_rows<LayerNormCell, S>(a) : Units::forward(a);
+    }
+    template <class S> static void backward(const SeqBackward<S>& a) {
+        a.opt->layer_norm ? cpu::sequence_backward_rows<LayerNormCell, S>(a) : Units::backward(a);
+    }
+};
 struct GruPick {  // linear_before_reset changes the step's schedule (a mid-step product without it)
     template <class S> static void forward(const SeqForward<S>& a) {
         a.opt->linear_before_reset ? Pick<GruCell<true>, GruCell<true, RuntimeActs>>::forward(a)
@@ -74,6 +86,7 @@ CellOptions common_options(const LayerConfig& c, int gates, int saved) {
     o.recurrent_activation = c.recurrent_activation;
     o.linear_before_reset = c.linear_before_reset;
     o.recurrent_clip = c.recurrent_clip;
+    o.layer_norm = c.layer_norm;
     return o;
 }
 CellOptions lstm_options(const LayerConfig& c) {
@@ -92,12 +105,14 @@ CellOptions lstm_options(const LayerConfig& c) {
     for (int k = 0; k < 4; ++k) o.slot[k] = present[k] ? g++ : -1;
     o.gates = g;
     if (o.general) o.saved = LstmVariantCell::saved_blocks(o);
+    if (c.layer_norm) o.saved = LstmLayerNormCell::traits.saved;
     return o;
 }
 CellOptions gru_options(const LayerConfig& c) {
     const LayerConfig d;
     CellOptions o = common_options(c, 3, 4);
     o.general = c.activation != d.activation || c.recurrent_activation != d.recurrent_activation;
+    if (c.layer_norm) o.saved = GruLayerNormCell::traits.saved;
     return o;
 }
 CellOptions single_gate_options(const LayerConfig& c) { return common_options(c, 1, 1); }
@@ -141,18 +156,33 @@ const std::vector<CellSpec>& cell_table() {
         auto lstm_params = dense_params();
         lstm_params.push_back({"weight_peephole", {Dim::ExtraRows, Dim::Hidden}, Presence::WithPeephole});
         lstm_params.push_back({"weight_hr", {Dim::Output, Dim::Hidden}, Presence::WithProjection});
-        r.push_back(row<LstmCell, Pick<LstmCell, LstmVariantCell>>(
+        auto norm_params = [](bool cell) {
+            std::vector<ParamTemplate> p{{"weight_ln_ih", {Dim::Gates}, Presence::WithLayerNorm, Init::Ones},
+                                         {"weight_ln_hh", {Dim::Gates}, Presence::WithLayerNorm, Init::Ones}};
+            if (cell) {
+                p.push_back({"weight_ln_c", {Dim::Hidden}, Presence::WithLayerNorm, Init::Ones});
+                p.push_back({"bias_ln_c", {Dim::Hidden}, Presence::WithLayerNorm, Init::Zeros});
+            }
+            return p;
+        };
+        for (auto& p : norm_params(true)) lstm_params.push_back(p);
+        auto gru_params = dense_params();
+        for (auto& p : norm_params(false)) gru_params.push_back(p);
+        r.push_back(row<LstmCell, NormPick<LstmLayerNormCell, Pick<LstmCell, LstmVariantCell>>>(
             CellKind::LSTM, "lstm", "LSTM", nullptr,
             "c = f c_prev + i tanh(g);  h = o tanh(c)  (i, f, o sigmoid; optional peepholes and variants)",
             lstm_params,
             {"peephole", "activation", "recurrent_activation", "cell_clip", "input_gate", "forget_gate", "output_gate",
-             "input_activation", "output_activation", "coupled_input_forget", "zoneout", "zoneout_cell", "proj_size"},
+             "input_activation", "output_activation", "coupled_input_forget", "zoneout", "zoneout_cell", "proj_size",
+             "layer_norm"},
             &lstm_options, RNNKIT_REFERENCE(lstm)));
-        r.push_back(row<GruCell<true>, GruPick>(CellKind::GRU, "gru", "GRU", nullptr,
+        r.push_back(row<GruCell<true>, NormPick<GruLayerNormCell, GruPick>>(
+                                                CellKind::GRU, "gru", "GRU", nullptr,
                                                 "h = (1 - z) n + z h_prev;  n = tanh(W_n x + r (R_n h + b_hn)) or "
                                                 "tanh(W_n x + R_n (r h) + b_hn)",
-                                                dense_params(),
-                                                {"linear_before_reset", "activation", "recurrent_activation", "zoneout"},
+                                                gru_params,
+                                                {"linear_before_reset", "activation", "recurrent_activation", "zoneout",
+                                                 "layer_norm"},
                                                 &gru_options, RNNKIT_REFERENCE(gru)));
         r.push_back(row<RnnCell<TanhAct>>(CellKind::RNN_TANH, "rnn_tanh", "RNN", "tanh",
                                           "h = tanh(W x + b_ih + R h_prev + b_hh)", dense_params(), {},

@@ -28,7 +28,7 @@ using detail::States;
 namespace {
 
 // The parameters a driver takes, by role (entry()).
-enum Role { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kExtra, kProjection, kRoleCount };
+enum Role { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kExtra, kProjection, kNorm, kRoleCount = kNorm + 4 };
 
 int role_of(const ParamTemplate& p) {
     const std::string name = p.name;
@@ -37,6 +37,10 @@ int role_of(const ParamTemplate& p) {
     if (name == "bias_ih") return kBiasIH;
     if (name == "bias_hh") return kBiasHH;
     if (name == "weight_hr") return kProjection;
+    if (name == "weight_ln_ih") return kNorm;
+    if (name == "weight_ln_hh") return kNorm + 1;
+    if (name == "weight_ln_c") return kNorm + 2;
+    if (name == "bias_ln_c") return kNorm + 3;
     return kExtra;
 }
 
@@ -45,6 +49,7 @@ bool present(const ParamTemplate& p, const LayerConfig& c) {
         case Presence::WithBias: return c.bias;
         case Presence::WithPeephole: return c.peephole;
         case Presence::WithProjection: return c.proj_size > 0;
+        case Presence::WithLayerNorm: return c.layer_norm;
         default: return true;
     }
 }
@@ -65,7 +70,7 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
                                     "' is not available for cell '" + cell.name + "' in this build");
     const detail::CellOptions opt = spec.configure(config_);
     if (config_.backend == Backend::Reference &&
-        (opt.general || config_.zoneout > 0 || config_.zoneout_cell > 0 || config_.proj_size > 0))
+        (opt.general || config_.zoneout > 0 || config_.zoneout_cell > 0 || config_.proj_size > 0 || config_.layer_norm))
         throw std::invalid_argument(std::string("backend: 'reference' runs the classic ") + cell.name +
                                     " only (no activation, gate, clip, zoneout or projection options); use backend='cpu'");
     static_assert(kRoleCount == kRoles, "roles");
@@ -92,6 +97,7 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
                 }
                 roles[role_of(p)] = offset + 1;
                 layout_.push_back(ParamInfo{p.name + suffix, std::move(shape), offset, size});
+                init_.push_back(int(p.init));
                 offset += size;
             }
             roles_.insert(roles_.end(), roles, roles + kRoleCount);
@@ -119,7 +125,12 @@ template <class S>
 void Recurrent<S>::reset_parameters(std::uint64_t seed) {
     std::mt19937_64 engine(mix(seed, 0));
     const double k = 1.0 / std::sqrt(double(config_.hidden_size));
-    for (auto& v : params_) v = S(-k + 2.0 * k * uniform01(engine));
+    for (std::size_t i = 0; i < layout_.size(); ++i) {
+        S* p = params_.data() + layout_[i].offset;
+        for (std::size_t j = 0; j < layout_[i].size; ++j)
+            p[j] = init_[i] == int(Init::Ones) ? S(1) : init_[i] == int(Init::Zeros) ? S(0)
+                                                                                    : S(-k + 2.0 * k * uniform01(engine));
+    }
 }
 
 template <class S>
@@ -310,6 +321,7 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
                 a.W_hr = p(kProjection);
                 a.m = training ? rec->slab.data() + rec->m[k] : nullptr;
             }
+            for (int q = 0; q < 4; ++q) a.ln[q] = p(kNorm + q);
             a.opt = &opt;
             a.T = T;
             a.B = B;
@@ -397,6 +409,7 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
             a.hmask = rec->hmask.empty() ? nullptr : base + rec->hmask[k];
             for (int q = 0; q < NS && !rec->zmask.empty(); ++q)
                 if (const std::size_t at = rec->zmask[std::size_t(k) * NS + q]) a.zoneout_mask[q] = base + at - 1;
+            for (int q = 0; q < 4; ++q) a.ln[q] = p(kNorm + q), a.dln[q] = g(kNorm + q);
             if (!rec->m.empty()) {
                 a.W_hr = p(kProjection);
                 a.dW_hr = g(kProjection);

@@ -1,0 +1,185 @@
+// The CPU sequence driver for cells whose step reduces across all units of a row (layer normalisation,
+// cells/layer_norm.hpp): threads own batch rows instead of hidden units, so a row's whole step (its recurrent
+// product, normalisations and gates) stays on one thread and the time loop needs no barrier. Parallel when the
+// batch has rows for several threads; one sequence runs on one thread.
+//   forward:   pre = x W^T for all (t, b) (one product);  per thread, per step: rec = h_rec R^T for its rows,
+//              Cell::forward_row per row
+//   backward:  per thread, per step: Cell::backward_row per row (d(x W^T), d(h R^T), bias and gain gradients),
+//              dh_prev += d(h R^T) R for its rows;  then dx, dW, dR as products over all (t, b)
+// Shape legend and gradient rule: see rnnkit/config.hpp; time/slot layout, lengths, masks: see sequence.hpp.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "cells/layer_norm.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/pointwise.hpp"
+#include "cpu/team.hpp"
+#include "cpu/workspace.hpp"
+#include "sequence.hpp"
+
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace rnnkit {
+inline namespace v0 {
+namespace detail {
+namespace cpu {
+
+// Rows per thread worth a team: below this the step's products are too small to share.
+constexpr int kRowsPerThread = 2;
+
+template <class Cell, class S>
+void sequence_forward_rows(const SeqForward<S>& a) {
+    constexpr int NS = Cell::traits.states;
+    const int T = a.T, B = a.B, I = a.I, H = a.H;
+    const int G = Cell::traits.gates * H, LD = Cell::traits.saved * H;
+    const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
+    std::vector<S> inference_saved(a.training ? 0 : std::size_t(T) * BL), zeros(std::size_t(G), S(0));
+    S* saved = a.training ? a.gates : inference_saved.data();  // [T, B, saved*H]
+    gemm<S>(false, true, T * B, G, I, S(1), a.x, I, a.W, I, S(0), saved, LD);  // x W^T into the first G columns
+    const S* bW = a.bW ? a.bW : zeros.data();
+    const S* bR = a.bR ? a.bR : zeros.data();
+    const int init = initial_slot(T, a.reverse, a.training);
+    for (int k = 0; k < NS; ++k) set_state(a.state[k] + init * BH, a.state0[k], int(BH));
+
+#pragma omp parallel if (B >= 2 * kRowsPerThread)
+    {
+        const UnitRange rows_of = my_units(B, kRowsPerThread);  // this thread's batch rows
+        const int nb = rows_of.u1 - rows_of.u0;
+        std::vector<S> rec(std::size_t(std::max(nb, 1)) * G), masked(a.hmask ? std::size_t(nb) * H : 0);
+        for (int s = 0; s < T && nb > 0; ++s) {
+            const Step st = step_at(s, T, a.reverse, a.training);
+            const int active = std::min(std::max(active_rows(a.lengths, B, st.t), rows_of.u0), rows_of.u1) - rows_of.u0;
+            const S* h_prev = a.state[0] + st.prev * BH + std::size_t(rows_of.u0) * H;
+            const S* h_rec = h_prev;
+            if (a.hmask) {
+                for (std::size_t k = 0; k < masked.size(); ++k) masked[k] = h_prev[k] * a.hmask[rows_of.u0 * std::size_t(H) + k];
+                h_rec = masked.data();
+            }
+            if (active > 0) gemm<S>(false, true, active, G, H, S(1), h_rec, H, a.R, H, S(0), rec.data(), G);
+            for (int b = rows_of.u0; b < rows_of.u1; ++b) {
+                RowForward<S> rf{};
+                rf.saved = saved + (std::size_t(st.t) * B + b) * LD;
+                rf.rec = rec.data() + std::size_t(b - rows_of.u0) * G;
+                for (int q = 0; q < NS; ++q) {
+                    rf.prev[q] = a.state[q] + st.prev * BH + std::size_t(b) * H;
+                    rf.next[q] = a.state[q] + st.cur * BH + std::size_t(b) * H;
+                }
+                rf.y = a.y + (std::size_t(st.t) * B + b) * a.ldy;
+                if (!valid(a.lengths, b, st.t)) {  // the state passes through, the output is 0
+                    for (int q = 0; q < NS; ++q) copy_row(rf.next[q], rf.prev[q], H);
+                    zero_row(rf.y, H);
+                    continue;
+                }
+                rf.bW = bW;
+                rf.bR = bR;
+                for (int k = 0; k < 4; ++k) rf.ln[k] = a.ln[k];
+                rf.opt = a.opt;
+                rf.H = H;
+                Cell::forward_row(rf);
+            }
+        }
+    }
+    const int fin = final_slot(T, a.reverse, a.training);
+    for (int k = 0; k < NS; ++k)
+        if (a.state_n[k]) copy_row(a.state_n[k], a.state[k] + fin * BH, int(BH));
+}
+
+template <class Cell, class S>
+void sequence_backward_rows(const SeqBackward<S>& a) {
+    constexpr int NS = Cell::traits.states;
+    const int T = a.T, B = a.B, I = a.I, H = a.H, TB = T * B;
+    const int G = Cell::traits.gates * H, LD = Cell::traits.saved * H;
+    const std::size_t BH = std::size_t(B) * H, TBG = std::size_t(TB) * G;
+    Scratch<S> mem;
+    // d(x W^T), d(h R^T), d b_ih, d b_hh per (t, b): [T, B, G] each
+    S* dxp = mem.take(4 * TBG);
+    S *drec = dxp + TBG, *dbw = drec + TBG, *dbr = dbw + TBG;
+    S* carry = mem.take(std::size_t(NS + 1) * BH);  // dh, dh_next, states 1.. [B, H]
+    S* dh = carry;
+    S* dh_next = dh + BH;
+    S* dstate[kMaxStates] = {};
+    for (int k = 1; k < NS; ++k) dstate[k] = carry + (k + 1) * BH;
+    for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], int(BH));
+    int ln_size[4] = {G, G, H, H};
+
+#pragma omp parallel if (B >= 2 * kRowsPerThread)
+    {
+        const UnitRange rows_of = my_units(B, kRowsPerThread);
+        const int nb = rows_of.u1 - rows_of.u0;
+        std::vector<S> scratch(2 * std::size_t(G)), dln_own, dhr(std::size_t(std::max(nb, 1)) * H);
+        S* dln[4] = {};
+        std::size_t ln_total = 0;
+        for (int k = 0; k < 4; ++k) ln_total += a.ln[k] ? std::size_t(ln_size[k]) : 0;
+        dln_own.assign(ln_total, S(0));
+        for (int k = 0, at = 0; k < 4; ++k)
+            if (a.ln[k]) dln[k] = dln_own.data() + at, at += ln_size[k];
+        S *dh_t = dh, *dh_n = dh_next;
+        for (int s = T - 1; s >= 0 && nb > 0; --s) {
+            const Step st = step_at(s, T, a.reverse, true);
+            const int active = std::min(std::max(active_rows(a.lengths, B, st.t), rows_of.u0), rows_of.u1) - rows_of.u0;
+            for (int b = rows_of.u0; b < rows_of.u1; ++b) {
+                const std::size_t tb = std::size_t(st.t) * B + b;
+                RowBackward<S> rb{};
+                rb.dh = dh_t + std::size_t(b) * H;
+                rb.dh_prev = dh_n + std::size_t(b) * H;
+                rb.dx_proj = dxp + tb * G;
+                rb.drec = drec + tb * G;
+                rb.dbW = dbw + tb * G;
+                rb.dbR = dbr + tb * G;
+                if (!valid(a.lengths, b, st.t)) {  // the state passed through: so do its gradients
+                    for (S* d : {rb.dx_proj, rb.drec, rb.dbW, rb.dbR}) zero_row(d, G);
+                    copy_row(rb.dh_prev, rb.dh, H);
+                    continue;
+                }
+                rb.saved = a.gates + tb * LD;
+                rb.dy = a.dy + tb * a.ldy;
+                for (int q = 0; q < NS; ++q) {
+                    rb.prev[q] = a.state[q] + st.prev * BH + std::size_t(b) * H;
+                    rb.dstate[q] = q ? dstate[q] + std::size_t(b) * H : nullptr;
+                }
+                for (int k = 0; k < 4; ++k) rb.ln[k] = a.ln[k], rb.dln[k] = dln[k];
+                rb.scratch = scratch.data();
+                rb.opt = a.opt;
+                rb.H = H;
+                Cell::backward_row(rb);
+            }
+            if (active > 0) {  // dh_prev += d(h_rec R^T) R (times the dropout mask)
+                const S* dr = drec + (std::size_t(st.t) * B + rows_of.u0) * G;
+                S* out = dh_n + std::size_t(rows_of.u0) * H;
+                if (!a.hmask) {
+                    gemm<S>(false, false, active, H, G, S(1), dr, G, a.R, H, S(1), out, H);
+                } else {
+                    gemm<S>(false, false, active, H, G, S(1), dr, G, a.R, H, S(0), dhr.data(), H);
+                    const S* m = a.hmask + std::size_t(rows_of.u0) * H;
+                    for (std::size_t k = 0; k < std::size_t(active) * H; ++k) out[k] += dhr[k] * m[k];
+                }
+            }
+            std::swap(dh_t, dh_n);
+        }
+#pragma omp critical(rnnkit_row_driver_dln)
+        for (int k = 0; k < 4; ++k)
+            if (a.dln[k] && dln[k])
+                for (int j = 0; j < ln_size[k]; ++j) a.dln[k][j] += dln[k][j];
+    }
+    if (T % 2) std::swap(dh, dh_next);  // where the last swap left the gradient w.r.t. h0
+    for (int k = 0; k < NS; ++k)
+        if (a.dstate0[k]) copy_row(a.dstate0[k], k ? dstate[k] : dh, int(BH));
+
+    // Weight gradients over all (t, b) at once.
+    std::vector<S> masked_all;
+    const S* h_rec_all = recurrent_inputs(masked_all, a.state[0] + (a.reverse ? BH : 0), a.hmask, T, BH);  // [T, B, H]
+    gemm<S>(false, false, TB, I, G, S(1), dxp, G, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);  // dx (+)= dxp W
+    gemm<S>(true, false, G, I, TB, S(1), dxp, G, a.x, I, S(1), a.dW, I);             // dW += dxp^T x
+    gemm<S>(true, false, G, H, TB, S(1), drec, G, h_rec_all, H, S(1), a.dR, H);      // dR += drec^T h_rec
+    if (a.dbW) add_column_sums(a.dbW, dbw, TB, G, G);
+    if (a.dbR) add_column_sums(a.dbR, dbr, TB, G, G);
+}
+
+}  // namespace cpu
+}  // namespace detail
+}  // namespace v0
+}  // namespace rnnkit
