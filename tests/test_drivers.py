@@ -50,6 +50,7 @@ GENERAL = [
     ("lstm-proj", "lstm", {"peephole": True, "options": dict(proj_size=3, activation="softsign")}),
     ("lstm-layer-norm", "lstm", {"options": dict(layer_norm=True, activation="softsign")}),
     ("gru-layer-norm", "gru", {"options": dict(layer_norm=True, recurrent_activation="hard_sigmoid")}),
+    ("lstm-fgr", "lstm", {"peephole": True, "options": dict(full_gate_recurrence=True, activation="softsign")}),
     ("lstm-nfg", "lstm", {"peephole": True, "options": dict(forget_gate=False, recurrent_activation="softplus")}),
     ("gru-general", "gru", {"options": dict(activation=("scaled_tanh", 1.5, 0.7), recurrent_activation="sigmoid",
                                             zoneout=0.2)}),
@@ -88,8 +89,11 @@ NMSE_LIMIT = {np.float32: 1e-10, np.float64: 1e-24}
 
 def state_widths(options, num_states, H):
     """Features of each state: h has proj_size with a projection, all else H."""
-    proj = options.get("options", {}).get("proj_size", 0)
-    return [proj or H] + [H] * (num_states - 1)
+    extra = options.get("options", {})
+    widths = [extra.get("proj_size", 0) or H] + [H] * (num_states - 1)
+    if extra.get("full_gate_recurrence"):
+        widths[2] = 3 * H  # the previous step's i, f, o
+    return widths
 
 
 def make(core, kind, options, dtype, backend, I, H, **extra):
@@ -113,7 +117,7 @@ def case(rng, core, kind, options, dtype, T, B, I, H, layers, bidirectional, rec
     driver on one thread instead (the team against the single-thread path)."""
     D = 2 if bidirectional else 1
     cell = next(c for c in core.cell_kinds() if c["name"] == kind)
-    num_states = cell["num_states"]
+    num_states = make(core, kind, options, dtype, "cpu", I, H).num_states  # (FGR: a third state)
     x = rng.standard_normal((T, B, I)).astype(dtype)
     lengths = rng.integers(0, T + 1, size=B).astype(np.int32)
     lengths[0] = T  # one full-length sequence

@@ -20,7 +20,7 @@ OPTION_VALUES = {"peephole": True, "linear_before_reset": False, "activation": "
                  "forget_gate": False, "output_gate": False, "input_activation": False, "output_activation": False,
                  "coupled_input_forget": True, "zoneout": 0.3, "zoneout_cell": 0.2, "nonlinearity": ("elu", 0.5),
                  "recurrent_clip": 0.8, "proj_size": 3,
-                 "layer_norm": True}
+                 "layer_norm": True, "full_gate_recurrence": True}
 
 
 def stacked(layer):

@@ -331,13 +331,14 @@ def test_gru_and_rnn_cells_take_activations(rng):
 # --- layouts, configs, errors --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,gates", [("NIG", 3), ("NFG", 3), ("NOG", 3), ("CIFG", 3), ("NIAF", 4), ("NOAF", 4),
-                                        ("V", 4), ("NP", 4)])
+                                        ("V", 4), ("NP", 4), ("FGR", 4)])
 def test_greff_layouts(name, gates):
     layer = rk.LSTM.greff(name, I, H)
     shapes = {k: v.shape for k, v in layer.parameters().items()}
     assert shapes["weight_ih_l0"] == (gates * H, I) and shapes["weight_hh_l0"] == (gates * H, H)
     assert shapes["bias_ih_l0"] == (gates * H,)
     assert ("weight_peephole_l0" in shapes) == (name != "NP")
+    assert ("weight_gates_l0" in shapes) == (name == "FGR")
     assert rk.LSTM.from_config(layer.get_config()).get_config() == layer.get_config()
 
 
@@ -376,3 +377,80 @@ def test_bad_indrnn_and_rnn_options():
         rk.RNN(I, H, nonlinearity="gelu")
     with pytest.raises(ValueError, match="recurrent_init"):
         rk.IndRNN(I, H, recurrent_init="orthogonal")
+
+
+# --- full gate recurrence (Greff's FGR): a third state, the previous step's i, f, o --------------------------
+
+def fgr_layer(rng, **kw):
+    layer = rk.LSTM(I, H, num_layers=2, bidirectional=True, dtype="float64", seed=21, peephole=True,
+                    full_gate_recurrence=True, **kw)
+    for name, p in layer.parameters().items():
+        if name.startswith("weight_gates"):
+            assert p.shape == (3 * H, 3 * H)
+            p[...] = rng.uniform(-0.5, 0.5, p.shape)  # the initial uniform is small; make the term matter
+    return layer
+
+
+def test_full_gate_recurrence_matches_numpy_reference(rng):
+    layer = fgr_layer(rng, activation="softsign")
+    x = rng.standard_normal((T, B, I))
+    h0, c0 = states(rng, layer)
+    a0 = rng.uniform(0, 1, (4, B, 3 * H))
+    y, (h_n, c_n, a_n) = layer(x, (h0, c0, a0), lengths=LENGTHS, training=False)
+    y_ref, h_ref, (c_ref, a_ref) = ref.layer_forward("lstm", x, params64(layer), dict(
+        peephole=True, full_gate_recurrence=True, activation="softsign"), num_layers=2, bidirectional=True,
+        lengths=LENGTHS, h0=h0, c0=c0, a0=a0)
+    for got, want in ((y, y_ref), (h_n, h_ref), (c_n, c_ref), (a_n, a_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    # without the gate state given, it starts at zero; the 2-tuple state is accepted
+    y2, state = layer(x, (h0, c0), lengths=LENGTHS, training=False)
+    y2_ref, *_ = ref.layer_forward("lstm", x, params64(layer), dict(peephole=True, full_gate_recurrence=True,
+                                                                   activation="softsign"),
+                                   num_layers=2, bidirectional=True, lengths=LENGTHS, h0=h0, c0=c0)
+    np.testing.assert_allclose(y2, y2_ref, rtol=1e-10, atol=1e-12)
+    assert len(state) == 3
+
+
+def test_full_gate_recurrence_gradients(rng):
+    layer = fgr_layer(rng)
+    x = rng.standard_normal((T, B, I))
+    h0, c0 = states(rng, layer)
+    a0 = rng.uniform(0, 1, (4, B, 3 * H))
+    ups = [rng.standard_normal((T, B, 2 * H)), rng.standard_normal(h0.shape), rng.standard_normal(c0.shape),
+           rng.standard_normal(a0.shape)]
+
+    def forward(x):
+        y, (h, c, a) = layer(x, (h0, c0, a0), lengths=LENGTHS)
+        return [y, h, c, a]
+
+    def backward(upstream):
+        dx, (dh0, dc0, da0) = layer.backward(upstream[0], tuple(upstream[1:]))
+        backward.initial = (dh0, dc0, da0)
+        return dx
+
+    fd_check(layer, forward, backward, x, ups, rng)
+    # and the gradient w.r.t. the initial gate state
+    eps = 1e-6
+    for index in itertools.islice(np.ndindex(a0.shape), 0, None, 11):
+        old = a0[index]
+        a0[index] = old + eps
+        plus = sum(float(np.sum(o * u)) for o, u in zip(forward(x), ups))
+        a0[index] = old - eps
+        minus = sum(float(np.sum(o * u)) for o, u in zip(forward(x), ups))
+        a0[index] = old
+        layer.clear_tape()
+        num = (plus - minus) / (2 * eps)
+        assert abs(num - backward.initial[2][index]) <= 2e-6 * max(1.0, abs(num))
+
+
+def test_full_gate_recurrence_streams_step_by_step(rng):
+    layer = rk.LSTM(I, H, num_layers=2, peephole=True, full_gate_recurrence=True, dtype="float64", seed=22)
+    x = rng.standard_normal((T, B, I))
+    y_all, final = layer(x, training=False)
+    state, ys = None, []
+    for t in range(T):
+        y, state = layer(x[t:t + 1], state, training=False)
+        ys.append(y[0])
+    np.testing.assert_allclose(np.stack(ys), y_all, rtol=1e-12, atol=1e-13)
+    for a, b in zip(state, final):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)

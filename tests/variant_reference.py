@@ -56,7 +56,9 @@ def lstm_gates(o):
     return out
 
 
-def lstm_step(x, h, c, p, o):
+def lstm_step(x, h, c, p, o, a_prev=None):
+    """One LSTM step; with full_gate_recurrence a_prev is the previous step's [i, f, o] (B, 3H) and the step
+    returns (h, c, a)."""
     H = c.shape[1]  # (h has proj_size features with a projection)
     if o.get("layer_norm"):
         pre = p["weight_ln_ih"] * layer_norm(x @ p["weight_ih"].T) + p["weight_ln_hh"] * layer_norm(h @ p["weight_hh"].T)
@@ -65,6 +67,10 @@ def lstm_step(x, h, c, p, o):
     if "bias_ih" in p:
         pre = pre + p["bias_ih"] + p["bias_hh"]
     blocks = {name: pre[:, k * H:(k + 1) * H] for k, name in enumerate(lstm_gates(o))}
+    if o.get("full_gate_recurrence"):
+        extra = a_prev @ p["weight_gates"].T  # rows i, f, o
+        for k, name in enumerate("ifo"):
+            blocks[name] = blocks[name] + extra[:, k * H:(k + 1) * H]
     P = p.get("weight_peephole", np.zeros((3, H)))
     cc = o.get("cell_clip") or 0.0
     clip = (lambda v: np.clip(v, -cc, cc)) if cc else (lambda v: v)
@@ -81,6 +87,8 @@ def lstm_step(x, h, c, p, o):
     h_new = og * act(a if o.get("output_activation", True) else "linear", c_out)  # c itself is not clipped
     if "weight_hr" in p:  # proj_size: h = m W_hr^T
         h_new = h_new @ p["weight_hr"].T
+    if o.get("full_gate_recurrence"):
+        return h_new, c_new, np.concatenate([i, f, og], axis=1)
     return h_new, c_new
 
 
@@ -125,7 +133,11 @@ def indrnn_step(x, h, p, o):
 
 
 def step(kind, x, h, c, p, o):
-    """One step with zoneout's inference expectation; returns (h, c)."""
+    """One step with zoneout's inference expectation; returns (h, c). With full_gate_recurrence c is the pair
+    (c, a) and so is the c returned."""
+    if kind == "lstm" and o.get("full_gate_recurrence"):
+        h_new, c_new, a_new = lstm_step(x, h, c[0], p, o, c[1])
+        return h_new, (c_new, a_new)
     if kind == "lstm":
         h_new, c_new = lstm_step(x, h, c, p, o)
     elif kind == "gru":
@@ -141,7 +153,8 @@ def step(kind, x, h, c, p, o):
     return h_new, c_new
 
 
-def layer_forward(kind, x, params, options, *, num_layers=1, bidirectional=False, lengths=None, h0=None, c0=None):
+def layer_forward(kind, x, params, options, *, num_layers=1, bidirectional=False, lengths=None, h0=None, c0=None,
+                  a0=None):
     """x (T, B, I) -> y (T, B, D*H) concatenated (merge() combines), h_n, c_n (L*D, B, H); packed semantics:
     steps at t >= lengths[b] keep the state and output 0 (a length of 0: zeros and the initial state)."""
     T, B, _ = x.shape
@@ -150,6 +163,8 @@ def layer_forward(kind, x, params, options, *, num_layers=1, bidirectional=False
     P = params["weight_hr_l0"].shape[0] if "weight_hr_l0" in params else H  # features of h
     lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
     h_n, c_n = np.zeros((num_layers * D, B, P)), np.zeros((num_layers * D, B, H))
+    fgr = options.get("full_gate_recurrence", False)
+    a_n = np.zeros((num_layers * D, B, 3 * H))
     inp = x
     for layer in range(num_layers):
         outs = []
@@ -159,17 +174,24 @@ def layer_forward(kind, x, params, options, *, num_layers=1, bidirectional=False
             p = {name[:-len(suffix)]: v for name, v in params.items() if name.endswith(suffix)}
             h = np.zeros((B, P)) if h0 is None else h0[k].copy()
             c = np.zeros((B, H)) if c0 is None else c0[k].copy()
+            a = np.zeros((B, 3 * H)) if a0 is None else a0[k].copy()
             y = np.zeros((T, B, P))
             for t in (range(T - 1, -1, -1) if d else range(T)):
-                hn, cn = step(kind, inp[t], h, c, p, options)
                 valid = (t < lengths)[:, None]
+                if fgr:
+                    hn, (cn, an) = step(kind, inp[t], h, (c, a), p, options)
+                    a = np.where(valid, an, a)
+                else:
+                    hn, cn = step(kind, inp[t], h, c, p, options)
                 h = np.where(valid, hn, h)
                 if cn is not None:
                     c = np.where(valid, cn, c)
                 y[t] = np.where(valid, hn, 0.0)
             outs.append(y)
-            h_n[k], c_n[k] = h, c
+            h_n[k], c_n[k], a_n[k] = h, c, a
         inp = np.concatenate(outs, axis=2)
+    if fgr:
+        return inp, h_n, (c_n, a_n)
     return inp, h_n, c_n
 
 

@@ -91,6 +91,7 @@ void apply_options(LayerConfig& c, const py::dict& options) {
         else if (key == "recurrent_clip") c.recurrent_clip = v.cast<double>();
         else if (key == "proj_size") c.proj_size = v.cast<int>();
         else if (key == "layer_norm") c.layer_norm = v.cast<bool>();
+        else if (key == "full_gate_recurrence") c.full_gate_recurrence = v.cast<bool>();
         else throw py::value_error("options: unknown option '" + key + "'");
     }
 }

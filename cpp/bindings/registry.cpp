@@ -15,6 +15,7 @@ const char* dim_name(rnnkit::Dim d) {
         case rnnkit::Dim::Input: return "input_size";
         case rnnkit::Dim::Hidden: return "hidden_size";
         case rnnkit::Dim::Output: return "proj_size or hidden_size";
+        case rnnkit::Dim::GateState: return "3*hidden_size";
         default: return "extra_rows";
     }
 }
@@ -25,6 +26,7 @@ const char* presence_name(rnnkit::Presence p) {
         case rnnkit::Presence::WithPeephole: return "peephole";
         case rnnkit::Presence::WithProjection: return "proj_size";
         case rnnkit::Presence::WithLayerNorm: return "layer_norm";
+        case rnnkit::Presence::WithFullGateRecurrence: return "full_gate_recurrence";
         default: return "always";
     }
 }

@@ -126,6 +126,12 @@ void validate(const LayerConfig& c) {
     option("recurrent_clip", c.recurrent_clip != d.recurrent_clip);
     option("proj_size", c.proj_size != d.proj_size);
     option("layer_norm", c.layer_norm != d.layer_norm);
+    option("full_gate_recurrence", c.full_gate_recurrence != d.full_gate_recurrence);
+    if (c.full_gate_recurrence &&
+        (c.layer_norm || c.proj_size > 0 || c.cell_clip > 0 || c.zoneout > 0 || c.zoneout_cell > 0 || !c.input_gate ||
+         !c.forget_gate || !c.output_gate || !c.input_activation || !c.output_activation || c.coupled_input_forget))
+        fail("full_gate_recurrence: combines with peephole, activation and recurrent_activation (Greff's FGR is the "
+             "vanilla LSTM plus it); not with layer_norm, proj_size, cell_clip, zoneout or the other gate options");
     if (c.layer_norm) {
         const bool lstm_extras = !c.input_gate || !c.forget_gate || !c.output_gate || !c.input_activation ||
                                  !c.output_activation || c.coupled_input_forget || c.peephole || c.cell_clip > 0 ||

@@ -66,6 +66,7 @@ struct SeqForward {
     const S* W_hr = nullptr;  // [P, H] or nullptr
     S* m = nullptr;           // training [T, B, H] the cell outputs before the projection (kept for backward)
     const S* ln[4] = {};      // layer normalisation: γx [G], γh [G], γc [H], βc [H] (cells/layer_norm.hpp)
+    const S* W_gates = nullptr;  // full gate recurrence [3H, 3H] (cells/full_gate.hpp), or nullptr
     int T = 0, B = 0, I = 0, H = 0, P = 0;  // P: h's width (proj_size, or H without a projection)
     bool reverse = false;
     bool training = true;
@@ -102,6 +103,8 @@ struct SeqBackward {
     const S* m = nullptr;     // [T, B, H] saved by the training forward
     const S* ln[4] = {};      // layer normalisation parameters, and their gradients (+=)
     S* dln[4] = {};
+    const S* W_gates = nullptr;  // full gate recurrence, and its gradient (+=)
+    S* dW_gates = nullptr;
     int T = 0, B = 0, I = 0, H = 0, P = 0;
     bool reverse = false;
 };

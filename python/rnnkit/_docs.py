@@ -46,6 +46,8 @@ ARGS.update({
     "zoneout": "probability that a unit of h keeps its previous value at a training step (Krueger et al. 2017; "
                "inference uses the expectation), default 0.0.",
     "zoneout_cell": "the same for the cell state c, default 0.0.",
+    "full_gate_recurrence": "Greff's FGR (see above): the gates also see the previous step's gate activations, "
+                            "default False.",
     "layer_norm": "layer-normalise the input and recurrent products (see above), default False.",
     "proj_size": "features of h after a learned projection (see above; torch's proj_size), below hidden_size; "
                  "default 0 (no projection).",
@@ -65,7 +67,7 @@ ARGS.update({
 
 LSTM_OPTIONS = ("activation", "recurrent_activation", "cell_clip", "proj_size", "layer_norm", "zoneout", "zoneout_cell", "merge_mode",
                 "input_gate", "forget_gate", "output_gate", "input_activation", "output_activation",
-                "coupled_input_forget")
+                "coupled_input_forget", "full_gate_recurrence")
 GRU_OPTIONS = ("activation", "recurrent_activation", "layer_norm", "zoneout", "merge_mode")
 
 # The arguments of every recurrent layer, in constructor order (a class adds its own where its signature has them).

@@ -31,22 +31,25 @@ class CoreModule(NamedSlabs, register=False):
 
     # The core takes and returns the cell's num_states state tensors as a list (h first); the public API
     # spells an LSTM's out as (h, c) and a single-state cell's as h.
-    def _core_forward(self, x, h0, c0, lengths, training):
-        """-> y, h_n, c_n (c_n None for single-state cells)."""
-        y, finals = self._core.forward(x, self._state_list(h0, c0), lengths, training)
-        return y, finals[0], (finals[1] if len(finals) > 1 else None)
+    def _core_forward(self, x, h0, c0, lengths, training, g0=None):
+        """-> y, h_n, c_n, g_n (c_n None for single-state cells; g_n the LSTM's gate state with
+        full_gate_recurrence, else None)."""
+        y, finals = self._core.forward(x, self._state_list(h0, c0, g0), lengths, training)
+        finals = list(finals) + [None] * (3 - len(finals))
+        return y, finals[0], finals[1], finals[2]
 
-    def _core_backward(self, dy, dh_n, dc_n):
-        """-> dx, dh0, dc0 (dc0 None for single-state cells)."""
-        dx, initials = self._core.backward(dy, self._state_list(dh_n, dc_n, "dc_n"))
-        return dx, initials[0], (initials[1] if len(initials) > 1 else None)
+    def _core_backward(self, dy, dh_n, dc_n, dg_n=None):
+        """-> dx, dh0, dc0, dg0 (as _core_forward's states)."""
+        dx, initials = self._core.backward(dy, self._state_list(dh_n, dc_n, dg_n, "dc_n"))
+        initials = list(initials) + [None] * (3 - len(initials))
+        return dx, initials[0], initials[1], initials[2]
 
-    def _state_list(self, h, c, c_name="c0"):
+    def _state_list(self, h, c, g=None, c_name="c0"):
         if c is not None and self._core.num_states < 2:
             raise ValueError(f"{c_name}: only an LSTM has a cell state")
-        if h is None and c is None:
+        if h is None and c is None and g is None:
             return None
-        return [h, c][:self._core.num_states]
+        return [h, c, g][:self._core.num_states]
 
     def _recorded_shape(self):
         shape = self._core.recorded_shape()

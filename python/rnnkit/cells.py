@@ -56,7 +56,7 @@ class _Cell(CoreModule):
         shape = (B, self.hidden_size)
         h = None if h is None else float_array("h", h, self.dtype, shape=shape)[None]
         c = None if c is None else float_array("c", c, self.dtype, shape=shape)[None]
-        _, h_n, c_n = self._core_forward(x[None], h, c, None, flag("training", training))
+        _, h_n, c_n, _ = self._core_forward(x[None], h, c, None, flag("training", training))
         return h_n[0], (None if c_n is None else c_n[0])
 
     def _step_backward(self, dh, dc):
@@ -65,7 +65,7 @@ class _Cell(CoreModule):
         dh = None if dh is None else float_array("dh", dh, self.dtype, shape=shape)[None]
         dc = None if dc is None else float_array("dc", dc, self.dtype, shape=shape)[None]
         dy = np.zeros((1, B, self.hidden_size), dtype=self.dtype)
-        dx, dh0, dc0 = self._core_backward(dy, dh, dc)
+        dx, dh0, dc0, _ = self._core_backward(dy, dh, dc)
         return dx[0], dh0[0], (None if dc0 is None else dc0[0])
 
     def __repr__(self) -> str:
@@ -81,7 +81,7 @@ class LSTMCell(_Cell):
         `dx, (dh, dc) = cell.backward((dh, dc))`.
         The variant keywords are rnnkit.LSTM's (see its docstring for the formulas).
         """, _docs.insert_after(_docs.CELL_NAMES, "bias", "peephole",
-                                *[n for n in _docs.LSTM_OPTIONS if n not in ("merge_mode", "proj_size")]),
+                                *[n for n in _docs.LSTM_OPTIONS if n not in ("merge_mode", "proj_size", "full_gate_recurrence")]),
         **_docs.CELL_ARGS,
         hidden_size="features of the hidden state h and cell state c (H).",
         peephole="add the peephole weights weight_peephole (Gers & Schmidhuber 2000), default False.")

@@ -42,7 +42,7 @@ def _jsonable(value):
 _OPTION_DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid", "cell_clip": None, "input_gate": True,
                     "forget_gate": True, "output_gate": True, "input_activation": True, "output_activation": True,
                     "coupled_input_forget": False, "zoneout": 0.0, "zoneout_cell": 0.0, "recurrent_clip": None,
-                    "proj_size": 0, "layer_norm": False}
+                    "proj_size": 0, "layer_norm": False, "full_gate_recurrence": False}
 
 
 def lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate, forget_gate,
@@ -184,7 +184,7 @@ class _Recurrent(CoreModule):
         self._core.rng_counter = int(value)
 
     # --- forward -------------------------------------------------------------------------------------
-    def _forward(self, x, h0, c0, lengths, training):
+    def _forward(self, x, h0, c0, lengths, training, g0=None):
         I = self.input_size
         x = float_array("x", x, self.dtype, shape=(None, None, I))
         if self.batch_first:
@@ -200,7 +200,10 @@ class _Recurrent(CoreModule):
         if lengths is not None:
             lengths = lengths_array(lengths, B, T, minimum=0)
         training = flag("training", training)
-        y, h_n, c_n = self._core_forward(x, h0, c0, lengths, training)
+        if g0 is not None:
+            g0 = float_array("state[2]", g0, self.dtype, shape=state_shape[:2] + (3 * self.hidden_size,))
+        y, h_n, c_n, g_n = self._core_forward(x, h0, c0, lengths, training, g0)
+        self._g_n = g_n
         if self._merged():
             y = self._merge(y, training)
         if self.batch_first:
@@ -236,7 +239,7 @@ class _Recurrent(CoreModule):
         return np.concatenate([dy * bwd, dy * fwd], axis=2)
 
     # --- backward ------------------------------------------------------------------------------------
-    def _backward(self, dy, dh_n, dc_n):
+    def _backward(self, dy, dh_n, dc_n, dg_n=None):
         T, B = self._recorded_shape()
         out = self.output_size
         shape = (B, T, out) if self.batch_first else (T, B, out)
@@ -257,7 +260,10 @@ class _Recurrent(CoreModule):
             dh_n = float_array("dh_n", dh_n, self.dtype, shape=state_shape[:2] + (self._h_size,))
         if dc_n is not None:
             dc_n = float_array("dc_n", dc_n, self.dtype, shape=state_shape)
-        dx, dh0, dc0 = self._core_backward(dy, dh_n, dc_n)
+        if dg_n is not None:
+            dg_n = float_array("dstate[2]", dg_n, self.dtype, shape=state_shape[:2] + (3 * self.hidden_size,))
+        dx, dh0, dc0, dg0 = self._core_backward(dy, dh_n, dc_n, dg_n)
+        self._dg0 = dg0
         if self.batch_first:
             dx = dx.transpose(1, 0, 2)
         return dx, dh0, dc0
@@ -280,11 +286,19 @@ class _TwoState(_Recurrent):
     def __call__(self, x, state=None, lengths=None, training=True):
         """x: (T, B, I) or (B, T, I) with batch_first; state: (h0, c0), each (L*D, B, H), or None for zeros.
 
-        Returns y, (h_n, c_n): y (T, B, D*H) (or batch-first), zero past each sequence's length.
+        Returns y, (h_n, c_n): y (T, B, D*H) (or batch-first), zero past each sequence's length. With
+        full_gate_recurrence the state is (h, c, a), a (L*D, B, 3H) the last step's i, f, o activations.
         """
-        h0, c0 = state_pair("state", state)
-        y, h_n, c_n = self._forward(x, h0, c0, lengths, training)
-        return y, (h_n, c_n)
+        h0, c0, g0 = self._state_parts("state", state)
+        y, h_n, c_n = self._forward(x, h0, c0, lengths, training, g0)
+        return y, ((h_n, c_n) if self._g_n is None else (h_n, c_n, self._g_n))
+
+    def _state_parts(self, name, state):
+        """(h, c) or, with a gate state, (h, c) or (h, c, a) -> h, c, a (None where not given)."""
+        if self._core.num_states == 3 and isinstance(state, (tuple, list)) and len(state) == 3:
+            return state[0], state[1], state[2]
+        h, c = state_pair(name, state)
+        return h, c, None
 
     forward = __call__
 
@@ -294,9 +308,9 @@ class _TwoState(_Recurrent):
         dy matches y; dstate (dh_n, dc_n) matches the final state (None for zeros). Parameter gradients
         accumulate into `grads`.
         """
-        dh_n, dc_n = state_pair("dstate", dstate)
-        dx, dh0, dc0 = self._backward(dy, dh_n, dc_n)
-        return dx, (dh0, dc0)
+        dh_n, dc_n, dg_n = self._state_parts("dstate", dstate)
+        dx, dh0, dc0 = self._backward(dy, dh_n, dc_n, dg_n)
+        return dx, ((dh0, dc0) if self._dg0 is None else (dh0, dc0, self._dg0))
 
 
 class LSTM(_TwoState):
@@ -315,6 +329,9 @@ class LSTM(_TwoState):
           NOAF output_activation=False      h = o c
           NP   peephole=False               (the default)
           CIFG coupled_input_forget=True    i = 1 - f (ONNX input_forget)
+          FGR  full_gate_recurrence=True    i, f, o also see [i, f, o] of the previous step through
+                                            `weight_gates_l{k}` (3H, 3H): rows i, f, o of this step, columns of
+                                            the previous one; the state is then (h, c, a), a (L*D, B, 3H)
         A removed or coupled gate has no rows: weight_ih, weight_hh and the biases hold G*H rows for the G gates
         that remain, in the order i, f, g, o. `LSTM.greff("NFG", I, H)` builds a variant by the paper's name.
         proj_size P > 0 (torch's LSTM with projections, Sak et al. 2014): h = (o act(c)) W_hr^T with W_hr =
@@ -341,7 +358,8 @@ class LSTM(_TwoState):
     GREFF = {"V": dict(peephole=True), "NP": dict(), "NIG": dict(peephole=True, input_gate=False),
              "NFG": dict(peephole=True, forget_gate=False), "NOG": dict(peephole=True, output_gate=False),
              "NIAF": dict(peephole=True, input_activation=False), "NOAF": dict(peephole=True, output_activation=False),
-             "CIFG": dict(peephole=True, coupled_input_forget=True)}
+             "CIFG": dict(peephole=True, coupled_input_forget=True),
+             "FGR": dict(peephole=True, full_gate_recurrence=True)}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -350,7 +368,7 @@ class LSTM(_TwoState):
                  zoneout_cell: float = 0.0,
                  merge_mode: str | None = "concat", input_gate: bool = True, forget_gate: bool = True,
                  output_gate: bool = True, input_activation: bool = True, output_activation: bool = True,
-                 coupled_input_forget: bool = False, seed: int | None = None,
+                 coupled_input_forget: bool = False, full_gate_recurrence: bool = False, seed: int | None = None,
                  dtype: str | type | np.dtype = "float32", recurrent_dropout: float = 0.0, l1: float = 0.0,
                  l2: float = 0.0, kernel_init: str = "uniform", recurrent_init: str = "uniform",
                  forget_bias: float | None = None, backend: str = "cpu") -> None:
@@ -367,6 +385,7 @@ class LSTM(_TwoState):
             raise ValueError("proj_size: zoneout with a projection is not available yet")
         options["proj_size"] = int(proj_size)
         options["layer_norm"] = flag("layer_norm", layer_norm)
+        options["full_gate_recurrence"] = flag("full_gate_recurrence", full_gate_recurrence)
         self._options = options
         for k, v in options.items():
             setattr(self, k, v)
@@ -379,7 +398,7 @@ class LSTM(_TwoState):
     @classmethod
     def greff(cls, name: str, input_size: int, hidden_size: int, **kwargs) -> "LSTM":
         """The variant of Greff et al. (2016) called `name` ('V', 'NP', 'NIG', 'NFG', 'NOG', 'NIAF', 'NOAF',
-        'CIFG'; FGR is not built yet): LSTM(input_size, hidden_size, **options of the variant, **kwargs)."""
+        'CIFG', 'FGR'): LSTM(input_size, hidden_size, **options of the variant, **kwargs)."""
         if name not in cls.GREFF:
             raise ValueError(f"name: expected one of {sorted(cls.GREFF)}, got {name!r}")
         return cls(input_size, hidden_size, **{**cls.GREFF[name], **kwargs})

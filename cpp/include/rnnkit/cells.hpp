@@ -14,10 +14,10 @@ inline namespace v0 {
 
 // A dimension of a parameter tensor, in terms of the layer: G = gates * H rows, I the layer's input size,
 // Output the width of h (proj_size with a projection, else H).
-enum class Dim : int { Gates, Input, Hidden, ExtraRows, Output };
+enum class Dim : int { Gates, Input, Hidden, ExtraRows, Output, GateState };  // GateState: 3H (FGR)
 
 // When a parameter exists.
-enum class Presence : int { Always, WithBias, WithPeephole, WithProjection, WithLayerNorm };
+enum class Presence : int { Always, WithBias, WithPeephole, WithProjection, WithLayerNorm, WithFullGateRecurrence };
 
 // A parameter's initial values: the row's uniform initialisation, or ones / zeros (layer-norm gains / biases).
 enum class Init : int { Uniform, Ones, Zeros };

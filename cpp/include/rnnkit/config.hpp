@@ -101,6 +101,9 @@ struct LayerConfig {
     // products (gains weight_ln_ih, weight_ln_hh [G]) and, for the LSTM, of c before the output activation
     // (weight_ln_c, bias_ln_c [H]); see cells/layer_norm.hpp.
     bool layer_norm = false;
+    // LSTM full gate recurrence (Greff's FGR): the gates also see the previous step's i, f, o through
+    // weight_gates [3H, 3H]; those activations are a third state (width 3H). See cells/full_gate.hpp.
+    bool full_gate_recurrence = false;
     std::uint64_t seed = 0;             // parameter initialisation and dropout masks
     Backend backend = Backend::Cpu;     // where the sequence loops run (not part of a saved model)
 };

@@ -28,7 +28,11 @@ public:
     int num_directions() const { return config_.bidirectional ? 2 : 1; }
     int num_states() const { return num_states_; }  // state tensors of the cell, h first (LSTM: h, c)
     // Features of state k per (layer, direction, batch row): h has proj_size with a projection, all else H.
-    int state_size(int k) const { return k == 0 && config_.proj_size > 0 ? config_.proj_size : config_.hidden_size; }
+    // (Full gate recurrence: state 2 holds the previous step's i, f, o, 3H wide.)
+    int state_size(int k) const {
+        if (k == 0 && config_.proj_size > 0) return config_.proj_size;
+        return k == 2 && config_.full_gate_recurrence ? 3 * config_.hidden_size : config_.hidden_size;
+    }
     int output_size() const { return num_directions() * state_size(0); }  // y's features: D * width of h
 
     // Parameter slab: the cell's registry row (rnnkit/cells.hpp) per layer and direction, with torch.nn's names,
@@ -84,7 +88,7 @@ private:
     int num_states_ = 1;
     // Per (layer, direction): the slab offset + 1 of W, R, b_ih, b_hh, the extra parameter and W_hr (0: absent).
     std::vector<std::size_t> roles_;
-    static constexpr int kRoles = 10;
+    static constexpr int kRoles = 11;
     std::vector<int> init_;  // per layout_ entry: its Init (rnnkit/cells.hpp)
 
     int layer_input_size(int layer) const;

@@ -54,6 +54,7 @@ struct CellTraits {
 // `configure`, cells/registry.cpp). Cells with a fixed layout ignore what does not concern them.
 struct CellOptions {
     int gates = 0;                  // gate blocks of H rows in W, R and the biases (the layer's G = gates * H)
+    int states = 1;                 // state tensors (h first)
     int saved = 0;                  // blocks of H columns saved per (t, b)
     bool general = false;           // a non-default option is set: the row runs its general cell
     Nonlinearity activation{Nonlinearity::Tanh};            // candidate (LSTM, GRU), nonlinearity (RNN)
@@ -66,6 +67,7 @@ struct CellOptions {
     bool linear_before_reset = true;  // GRU
     double recurrent_clip = 0.0;    // IndRNN: |u| <= recurrent_clip (0: off)
     bool layer_norm = false;        // LSTM, GRU: the layer-normalised cell (cells/layer_norm.hpp)
+    bool full_gate = false;         // LSTM: full gate recurrence (cells/full_gate.hpp)
 };
 
 // act(x) for any Nonlinearity (a run-time switch; the fixed cells call sigmoid/tanh_ directly).

@@ -8,6 +8,7 @@
 // LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) over a row. Every step reduces across all units of a row, so these
 // cells run row by row (cpu/row_driver.hpp: threads own batch rows): their functions take a whole row.
 // Parameters: weight_ln_ih, weight_ln_hh [G] (γx, γh), and for the LSTM weight_ln_c, bias_ln_c [H] (γc, βc).
+// The row interface (RowForward / RowBackward) is shared with the other row cells (cells/full_gate.hpp).
 #pragma once
 
 #include <cmath>
@@ -52,10 +53,14 @@ struct RowForward {
     S* y;                       // [H] the output row
     const S* bW;                // [G] b_ih (zeros without bias)
     const S* bR;                // [G] b_hh (zeros without bias)
-    const S* ln[4];             // γx [G], γh [G], γc [H], βc [H] (the LSTM's last two)
+    const S* aux[6];            // the cell's parameters besides W, R, biases (see RowAux below)
     const CellOptions* opt;
     int H;
 };
+
+// The extra parameters a row cell reads, by index into aux / daux: layer normalisation γx [G], γh [G], γc [H],
+// βc [H]; peepholes [3, H] (zeros when the layer has none); full gate recurrence W_gates [3H, 3H].
+enum RowAux { kGainX = 0, kGainH, kGainC, kBiasC, kPeephole, kGateWeights, kAuxCount };
 
 // Its gradient (in reverse time order).
 template <class S>
@@ -66,8 +71,9 @@ struct RowBackward {
     S* dh_prev;                 // [H] out (=): the part of d h_prev that does not pass through R
     S* dstate[kMaxStates];      // [H] states 1..: in d state after the step, out d state before it
     const S* prev[kMaxStates];
-    const S* ln[4];
-    S* dln[4];                  // +=: the gradients of γx, γh, γc, βc
+    const S* next[kMaxStates];
+    const S* aux[6];
+    S* daux[6];                 // +=: their gradients (nullptr where the parameter does not exist)
     S* dx_proj;                 // [G] out (=): d(x W^T)
     S* drec;                    // [G] out (=): d(h_rec R^T)
     S* dbW;                     // [G] out (=): d b_ih for this row
@@ -79,6 +85,7 @@ struct RowBackward {
 
 struct LstmLayerNormCell {
     static constexpr CellTraits traits{4, 17, 2, Recurrence::Dense, false, false, true, 0};
+    static int state_width(int, int H) { return H; }
     // saved blocks: gate values i f g o [0,4); x̂ [4,8); ĥ (normalised h R^T) [8,12); ĉ 12; a = act(ĉγ+β) 13;
     // the three standard deviations (σx, σh, σc), each repeated over a block, 14..16
 
@@ -89,7 +96,7 @@ struct LstmLayerNormCell {
         S* v = u.saved;
         S *xn = v + G, *hn = v + 2 * G, *cn = v + 3 * G, *a = cn + H, *sd = a + H;
         const S sx = normalize(xn, v, G), sh = normalize(hn, u.rec, G);
-        for (int j = 0; j < G; ++j) v[j] = u.ln[0][j] * xn[j] + u.ln[1][j] * hn[j] + u.bW[j] + u.bR[j];
+        for (int j = 0; j < G; ++j) v[j] = u.aux[kGainX][j] * xn[j] + u.aux[kGainH][j] * hn[j] + u.bW[j] + u.bR[j];
         for (int j = 0; j < H; ++j) {
             v[j] = activate(o->recurrent_activation, v[j]);
             v[H + j] = activate(o->recurrent_activation, v[H + j]);
@@ -99,7 +106,7 @@ struct LstmLayerNormCell {
         }
         const S sc = normalize(cn, u.next[1], H);
         for (int j = 0; j < H; ++j) {
-            a[j] = activate(o->activation, u.ln[2][j] * cn[j] + u.ln[3][j]);
+            a[j] = activate(o->activation, u.aux[kGainC][j] * cn[j] + u.aux[kBiasC][j]);
             u.y[j] = u.next[0][j] = v[3 * H + j] * a[j];
             sd[j] = sx, sd[H + j] = sh, sd[2 * H + j] = sc;
         }
@@ -118,9 +125,9 @@ struct LstmLayerNormCell {
             const S og = v[3 * H + j];
             dv[3 * H + j] = dht * a[j] * activate_grad(o->recurrent_activation, og);
             const S dpre = dht * og * activate_grad(o->activation, a[j]);  // d(γc ĉ + βc)
-            u.dln[2][j] += dpre * cn[j];
-            u.dln[3][j] += dpre;
-            dcn[j] = dpre * u.ln[2][j];
+            u.daux[kGainC][j] += dpre * cn[j];
+            u.daux[kBiasC][j] += dpre;
+            dcn[j] = dpre * u.aux[kGainC][j];
         }
         normalize_grad(dcn, dcn, cn, sd[2 * H], H);
         for (int j = 0; j < H; ++j) {
@@ -134,10 +141,10 @@ struct LstmLayerNormCell {
         }
         for (int j = 0; j < G; ++j) {
             u.dbR[j] = dv[j];
-            u.dln[0][j] += dv[j] * xn[j];
-            u.dln[1][j] += dv[j] * hn[j];
-            u.scratch[j] = dv[j] * u.ln[0][j];
-            u.scratch[G + j] = dv[j] * u.ln[1][j];
+            u.daux[kGainX][j] += dv[j] * xn[j];
+            u.daux[kGainH][j] += dv[j] * hn[j];
+            u.scratch[j] = dv[j] * u.aux[kGainX][j];
+            u.scratch[G + j] = dv[j] * u.aux[kGainH][j];
         }
         normalize_grad(u.dx_proj, u.scratch, xn, sd[0], G);
         normalize_grad(u.drec, u.scratch + G, hn, sd[H], G);
@@ -146,6 +153,7 @@ struct LstmLayerNormCell {
 
 struct GruLayerNormCell {
     static constexpr CellTraits traits{3, 12, 1, Recurrence::Dense, false, false, true, 0};
+    static int state_width(int, int H) { return H; }
     // saved blocks: r z n [0,3); x̂ [3,6); ĥ [6,9); q = ar_n 9; σx 10, σh 11 (repeated over a block)
 
     template <class S>
@@ -156,8 +164,8 @@ struct GruLayerNormCell {
         S *xn = v + G, *hn = v + 2 * G, *q = v + 3 * G, *sd = q + H;
         const S sx = normalize(xn, v, G), sh = normalize(hn, u.rec, G);
         for (int j = 0; j < H; ++j) {
-            auto ax = [&](int k) { return u.ln[0][k] * xn[k] + u.bW[k]; };
-            auto ar = [&](int k) { return u.ln[1][k] * hn[k] + u.bR[k]; };
+            auto ax = [&](int k) { return u.aux[kGainX][k] * xn[k] + u.bW[k]; };
+            auto ar = [&](int k) { return u.aux[kGainH][k] * hn[k] + u.bR[k]; };
             const S r = activate(o->recurrent_activation, ax(j) + ar(j));
             const S z = activate(o->recurrent_activation, ax(H + j) + ar(H + j));
             q[j] = ar(2 * H + j);
@@ -188,10 +196,10 @@ struct GruLayerNormCell {
             u.dh_prev[j] = dht * z;
         }
         for (int j = 0; j < G; ++j) {
-            u.dln[0][j] += dax[j] * xn[j];
-            u.dln[1][j] += dar[j] * hn[j];
-            u.scratch[j] = dax[j] * u.ln[0][j];
-            u.scratch[G + j] = dar[j] * u.ln[1][j];
+            u.daux[kGainX][j] += dax[j] * xn[j];
+            u.daux[kGainH][j] += dar[j] * hn[j];
+            u.scratch[j] = dax[j] * u.aux[kGainX][j];
+            u.scratch[G + j] = dar[j] * u.aux[kGainH][j];
         }
         normalize_grad(u.dx_proj, u.scratch, xn, sd[0], G);
         normalize_grad(u.drec, u.scratch + G, hn, sd[H], G);

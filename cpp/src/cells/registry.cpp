@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cells/gru.hpp"
+#include "cells/full_gate.hpp"
 #include "cells/indrnn.hpp"
 #include "cells/layer_norm.hpp"
 #include "cells/lstm.hpp"
@@ -66,6 +67,16 @@ struct NormPick {
         a.opt->layer_norm ? cpu::sequence_backward_rows<LayerNormCell, S>(a) : Units::backward(a);
     }
 };
+// The LSTM row: the full-gate-recurrence cell on the row driver, or NormPick's choice.
+struct LstmPick {
+    using Units = NormPick<LstmLayerNormCell, Pick<LstmCell, LstmVariantCell>>;
+    template <class S> static void forward(const SeqForward<S>& a) {
+        a.opt->full_gate ? cpu::sequence_forward_rows<LstmFullGateCell, S>(a) : Units::forward(a);
+    }
+    template <class S> static void backward(const SeqBackward<S>& a) {
+        a.opt->full_gate ? cpu::sequence_backward_rows<LstmFullGateCell, S>(a) : Units::backward(a);
+    }
+};
 struct GruPick {  // linear_before_reset changes the step's schedule (a mid-step product without it)
     template <class S> static void forward(const SeqForward<S>& a) {
         a.opt->linear_before_reset ? Pick<GruCell<true>, GruCell<true, RuntimeActs>>::forward(a)
@@ -92,6 +103,8 @@ CellOptions common_options(const LayerConfig& c, int gates, int saved) {
 CellOptions lstm_options(const LayerConfig& c) {
     const LayerConfig d;
     CellOptions o = common_options(c, 4, 4);
+    o.states = c.full_gate_recurrence ? 3 : 2;
+    o.full_gate = c.full_gate_recurrence;
     o.general = c.activation != d.activation || c.recurrent_activation != d.recurrent_activation || c.cell_clip > 0 ||
                 !c.input_gate || !c.forget_gate || !c.output_gate || !c.input_activation || !c.output_activation ||
                 c.coupled_input_forget || c.zoneout > 0 || c.zoneout_cell > 0;
@@ -106,6 +119,7 @@ CellOptions lstm_options(const LayerConfig& c) {
     o.gates = g;
     if (o.general) o.saved = LstmVariantCell::saved_blocks(o);
     if (c.layer_norm) o.saved = LstmLayerNormCell::traits.saved;
+    if (c.full_gate_recurrence) o.saved = LstmFullGateCell::traits.saved;
     return o;
 }
 CellOptions gru_options(const LayerConfig& c) {
@@ -166,15 +180,16 @@ const std::vector<CellSpec>& cell_table() {
             return p;
         };
         for (auto& p : norm_params(true)) lstm_params.push_back(p);
+        lstm_params.push_back({"weight_gates", {Dim::GateState, Dim::GateState}, Presence::WithFullGateRecurrence});
         auto gru_params = dense_params();
         for (auto& p : norm_params(false)) gru_params.push_back(p);
-        r.push_back(row<LstmCell, NormPick<LstmLayerNormCell, Pick<LstmCell, LstmVariantCell>>>(
+        r.push_back(row<LstmCell, LstmPick>(
             CellKind::LSTM, "lstm", "LSTM", nullptr,
             "c = f c_prev + i tanh(g);  h = o tanh(c)  (i, f, o sigmoid; optional peepholes and variants)",
             lstm_params,
             {"peephole", "activation", "recurrent_activation", "cell_clip", "input_gate", "forget_gate", "output_gate",
              "input_activation", "output_activation", "coupled_input_forget", "zoneout", "zoneout_cell", "proj_size",
-             "layer_norm"},
+             "layer_norm", "full_gate_recurrence"},
             &lstm_options, RNNKIT_REFERENCE(lstm)));
         r.push_back(row<GruCell<true>, NormPick<GruLayerNormCell, GruPick>>(
                                                 CellKind::GRU, "gru", "GRU", nullptr,

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cells/full_gate.hpp"
 #include "cells/layer_norm.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/pointwise.hpp"
@@ -31,19 +32,42 @@ namespace cpu {
 // Rows per thread worth a team: below this the step's products are too small to share.
 constexpr int kRowsPerThread = 2;
 
+// The row cells' extra parameters (RowAux order) and the sizes of their gradients, from a driver's arguments.
+template <class S>
+struct RowParams {
+    const S* aux[kAuxCount] = {};
+    S* daux[kAuxCount] = {};
+    std::size_t size[kAuxCount] = {};
+    std::vector<S> zeros;  // stands in for absent peepholes
+    RowParams(const S* const* ln, S* const* dln, const S* extra, S* dextra, const S* W_gates, S* dW_gates, int H, int G)
+        : zeros(3 * std::size_t(H), S(0)) {
+        const std::size_t sizes[kAuxCount] = {std::size_t(G), std::size_t(G), std::size_t(H), std::size_t(H),
+                                              3 * std::size_t(H), 9 * std::size_t(H) * H};
+        for (int k = 0; k < kAuxCount; ++k) size[k] = sizes[k];
+        for (int k = 0; k < 4; ++k) aux[k] = ln[k], daux[k] = dln ? dln[k] : nullptr;
+        aux[kPeephole] = extra ? extra : zeros.data();
+        daux[kPeephole] = extra ? dextra : nullptr;
+        aux[kGateWeights] = W_gates;
+        daux[kGateWeights] = dW_gates;
+    }
+};
+
 template <class Cell, class S>
 void sequence_forward_rows(const SeqForward<S>& a) {
     constexpr int NS = Cell::traits.states;
     const int T = a.T, B = a.B, I = a.I, H = a.H;
     const int G = Cell::traits.gates * H, LD = Cell::traits.saved * H;
     const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
+    int SW[kMaxStates] = {};  // state widths
+    for (int k = 0; k < NS; ++k) SW[k] = Cell::state_width(k, H);
+    const RowParams<S> params(a.ln, nullptr, a.extra, nullptr, a.W_gates, nullptr, H, G);
     std::vector<S> inference_saved(a.training ? 0 : std::size_t(T) * BL), zeros(std::size_t(G), S(0));
     S* saved = a.training ? a.gates : inference_saved.data();  // [T, B, saved*H]
     gemm<S>(false, true, T * B, G, I, S(1), a.x, I, a.W, I, S(0), saved, LD);  // x W^T into the first G columns
     const S* bW = a.bW ? a.bW : zeros.data();
     const S* bR = a.bR ? a.bR : zeros.data();
     const int init = initial_slot(T, a.reverse, a.training);
-    for (int k = 0; k < NS; ++k) set_state(a.state[k] + init * BH, a.state0[k], int(BH));
+    for (int k = 0; k < NS; ++k) set_state(a.state[k] + init * B * SW[k], a.state0[k], B * SW[k]);
 
 #pragma omp parallel if (B >= 2 * kRowsPerThread)
     {
@@ -65,18 +89,18 @@ void sequence_forward_rows(const SeqForward<S>& a) {
                 rf.saved = saved + (std::size_t(st.t) * B + b) * LD;
                 rf.rec = rec.data() + std::size_t(b - rows_of.u0) * G;
                 for (int q = 0; q < NS; ++q) {
-                    rf.prev[q] = a.state[q] + st.prev * BH + std::size_t(b) * H;
-                    rf.next[q] = a.state[q] + st.cur * BH + std::size_t(b) * H;
+                    rf.prev[q] = a.state[q] + (st.prev * B + std::size_t(b)) * SW[q];
+                    rf.next[q] = a.state[q] + (st.cur * B + std::size_t(b)) * SW[q];
                 }
                 rf.y = a.y + (std::size_t(st.t) * B + b) * a.ldy;
                 if (!valid(a.lengths, b, st.t)) {  // the state passes through, the output is 0
-                    for (int q = 0; q < NS; ++q) copy_row(rf.next[q], rf.prev[q], H);
+                    for (int q = 0; q < NS; ++q) copy_row(rf.next[q], rf.prev[q], SW[q]);
                     zero_row(rf.y, H);
                     continue;
                 }
                 rf.bW = bW;
                 rf.bR = bR;
-                for (int k = 0; k < 4; ++k) rf.ln[k] = a.ln[k];
+                for (int k = 0; k < kAuxCount; ++k) rf.aux[k] = params.aux[k];
                 rf.opt = a.opt;
                 rf.H = H;
                 Cell::forward_row(rf);
@@ -85,7 +109,7 @@ void sequence_forward_rows(const SeqForward<S>& a) {
     }
     const int fin = final_slot(T, a.reverse, a.training);
     for (int k = 0; k < NS; ++k)
-        if (a.state_n[k]) copy_row(a.state_n[k], a.state[k] + fin * BH, int(BH));
+        if (a.state_n[k]) copy_row(a.state_n[k], a.state[k] + fin * B * SW[k], B * SW[k]);
 }
 
 template <class Cell, class S>
@@ -98,25 +122,29 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
     // d(x W^T), d(h R^T), d b_ih, d b_hh per (t, b): [T, B, G] each
     S* dxp = mem.take(4 * TBG);
     S *drec = dxp + TBG, *dbw = drec + TBG, *dbr = dbw + TBG;
-    S* carry = mem.take(std::size_t(NS + 1) * BH);  // dh, dh_next, states 1.. [B, H]
+    int SW[kMaxStates] = {};  // state widths
+    std::size_t carried = 2 * BH;
+    for (int k = 0; k < NS; ++k) carried += k ? std::size_t(B) * (SW[k] = Cell::state_width(k, H)) : 0;
+    SW[0] = H;
+    S* carry = mem.take(carried);  // dh, dh_next [B, H], then states 1.. [B, width]
     S* dh = carry;
     S* dh_next = dh + BH;
     S* dstate[kMaxStates] = {};
-    for (int k = 1; k < NS; ++k) dstate[k] = carry + (k + 1) * BH;
-    for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], int(BH));
-    int ln_size[4] = {G, G, H, H};
+    for (int k = 1, at = int(2 * BH); k < NS; at += B * SW[k], ++k) dstate[k] = carry + at;
+    for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], B * SW[k]);
+    const RowParams<S> params(a.ln, a.dln, a.extra, a.dextra, a.W_gates, a.dW_gates, H, G);
 
 #pragma omp parallel if (B >= 2 * kRowsPerThread)
     {
         const UnitRange rows_of = my_units(B, kRowsPerThread);
         const int nb = rows_of.u1 - rows_of.u0;
-        std::vector<S> scratch(2 * std::size_t(G)), dln_own, dhr(std::size_t(std::max(nb, 1)) * H);
-        S* dln[4] = {};
-        std::size_t ln_total = 0;
-        for (int k = 0; k < 4; ++k) ln_total += a.ln[k] ? std::size_t(ln_size[k]) : 0;
-        dln_own.assign(ln_total, S(0));
-        for (int k = 0, at = 0; k < 4; ++k)
-            if (a.ln[k]) dln[k] = dln_own.data() + at, at += ln_size[k];
+        std::vector<S> scratch(2 * std::size_t(G)), daux_own, dhr(std::size_t(std::max(nb, 1)) * H);
+        S* daux[kAuxCount] = {};  // this thread's share of the extra parameters' gradients, summed at the end
+        std::size_t total = 0;
+        for (int k = 0; k < kAuxCount; ++k) total += params.daux[k] ? params.size[k] : 0;
+        daux_own.assign(total, S(0));
+        for (int k = 0, at = 0; k < kAuxCount; ++k)
+            if (params.daux[k]) daux[k] = daux_own.data() + at, at += int(params.size[k]);
         S *dh_t = dh, *dh_n = dh_next;
         for (int s = T - 1; s >= 0 && nb > 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);
@@ -138,10 +166,11 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
                 rb.saved = a.gates + tb * LD;
                 rb.dy = a.dy + tb * a.ldy;
                 for (int q = 0; q < NS; ++q) {
-                    rb.prev[q] = a.state[q] + st.prev * BH + std::size_t(b) * H;
-                    rb.dstate[q] = q ? dstate[q] + std::size_t(b) * H : nullptr;
+                    rb.prev[q] = a.state[q] + (st.prev * B + std::size_t(b)) * SW[q];
+                    rb.next[q] = a.state[q] + (st.cur * B + std::size_t(b)) * SW[q];
+                    rb.dstate[q] = q ? dstate[q] + std::size_t(b) * SW[q] : nullptr;
                 }
-                for (int k = 0; k < 4; ++k) rb.ln[k] = a.ln[k], rb.dln[k] = dln[k];
+                for (int k = 0; k < kAuxCount; ++k) rb.aux[k] = params.aux[k], rb.daux[k] = daux[k];
                 rb.scratch = scratch.data();
                 rb.opt = a.opt;
                 rb.H = H;
@@ -160,14 +189,14 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
             }
             std::swap(dh_t, dh_n);
         }
-#pragma omp critical(rnnkit_row_driver_dln)
-        for (int k = 0; k < 4; ++k)
-            if (a.dln[k] && dln[k])
-                for (int j = 0; j < ln_size[k]; ++j) a.dln[k][j] += dln[k][j];
+#pragma omp critical(rnnkit_row_driver_daux)
+        for (int k = 0; k < kAuxCount; ++k)
+            if (daux[k])
+                for (std::size_t j = 0; j < params.size[k]; ++j) params.daux[k][j] += daux[k][j];
     }
     if (T % 2) std::swap(dh, dh_next);  // where the last swap left the gradient w.r.t. h0
     for (int k = 0; k < NS; ++k)
-        if (a.dstate0[k]) copy_row(a.dstate0[k], k ? dstate[k] : dh, int(BH));
+        if (a.dstate0[k]) copy_row(a.dstate0[k], k ? dstate[k] : dh, B * SW[k]);
 
     // Weight gradients over all (t, b) at once.
     std::vector<S> masked_all;

@@ -28,7 +28,7 @@ using detail::States;
 namespace {
 
 // The parameters a driver takes, by role (entry()).
-enum Role { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kExtra, kProjection, kNorm, kRoleCount = kNorm + 4 };
+enum Role { kWeightIH = 0, kWeightHH, kBiasIH, kBiasHH, kExtra, kProjection, kNorm, kGates = kNorm + 4, kRoleCount };
 
 int role_of(const ParamTemplate& p) {
     const std::string name = p.name;
@@ -41,6 +41,7 @@ int role_of(const ParamTemplate& p) {
     if (name == "weight_ln_hh") return kNorm + 1;
     if (name == "weight_ln_c") return kNorm + 2;
     if (name == "bias_ln_c") return kNorm + 3;
+    if (name == "weight_gates") return kGates;
     return kExtra;
 }
 
@@ -50,6 +51,7 @@ bool present(const ParamTemplate& p, const LayerConfig& c) {
         case Presence::WithPeephole: return c.peephole;
         case Presence::WithProjection: return c.proj_size > 0;
         case Presence::WithLayerNorm: return c.layer_norm;
+        case Presence::WithFullGateRecurrence: return c.full_gate_recurrence;
         default: return true;
     }
 }
@@ -70,11 +72,12 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
                                     "' is not available for cell '" + cell.name + "' in this build");
     const detail::CellOptions opt = spec.configure(config_);
     if (config_.backend == Backend::Reference &&
-        (opt.general || config_.zoneout > 0 || config_.zoneout_cell > 0 || config_.proj_size > 0 || config_.layer_norm))
+        (opt.general || config_.zoneout > 0 || config_.zoneout_cell > 0 || config_.proj_size > 0 || config_.layer_norm ||
+         config_.full_gate_recurrence))
         throw std::invalid_argument(std::string("backend: 'reference' runs the classic ") + cell.name +
                                     " only (no activation, gate, clip, zoneout or projection options); use backend='cpu'");
     static_assert(kRoleCount == kRoles, "roles");
-    num_states_ = cell.states;
+    num_states_ = opt.states;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size;
     std::size_t offset = 0;
     for (int l = 0; l < L; ++l)
@@ -91,6 +94,7 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
                                   : dim == Dim::Input ? layer_input_size(l)
                                   : dim == Dim::Hidden ? H
                                   : dim == Dim::Output ? state_size(0)
+                                  : dim == Dim::GateState ? 3 * H
                                                        : cell.extra_rows;
                     shape.push_back(n);
                     size *= std::size_t(n);
@@ -322,6 +326,7 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
                 a.m = training ? rec->slab.data() + rec->m[k] : nullptr;
             }
             for (int q = 0; q < 4; ++q) a.ln[q] = p(kNorm + q);
+            a.W_gates = p(kGates);
             a.opt = &opt;
             a.T = T;
             a.B = B;
@@ -410,6 +415,8 @@ void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const
             for (int q = 0; q < NS && !rec->zmask.empty(); ++q)
                 if (const std::size_t at = rec->zmask[std::size_t(k) * NS + q]) a.zoneout_mask[q] = base + at - 1;
             for (int q = 0; q < 4; ++q) a.ln[q] = p(kNorm + q), a.dln[q] = g(kNorm + q);
+            a.W_gates = p(kGates);
+            a.dW_gates = g(kGates);
             if (!rec->m.empty()) {
                 a.W_hr = p(kProjection);
                 a.dW_hr = g(kProjection);

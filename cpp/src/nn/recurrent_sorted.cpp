@@ -34,12 +34,14 @@ template <class S>
 void Recurrent<S>::forward_sorted(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths,
                                   int T, int B, bool training) {
     const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = output_size(), NS = num_states_;  // (a state's room below is H wide, its width state_size(k) <= H)
+    const int Y = output_size(), NS = num_states_;  // (each state gets room for the widest)
     std::vector<int> order(B), sorted(B);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [lengths](int a, int b) { return lengths[a] > lengths[b]; });
     for (int i = 0; i < B; ++i) sorted[i] = lengths[order[i]];
-    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * H;
+    int room = H;  // the widest state
+    for (int k = 0; k < NS; ++k) room = std::max(room, state_size(k));
+    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * room;
     detail::Scratch<S> mem;
     S* xs = mem.take(TB * (I + Y) + 2 * NS * SB);  // x, y, then per state its initial and final [L*D, B, H]
     S* ys = xs + TB * I;
@@ -64,8 +66,10 @@ void Recurrent<S>::backward_sorted(S* dx, S* const* dstate0, const S* dy, const 
     const std::vector<int> order = tape_.back()->order;
     const int T = tape_.back()->T, B = tape_.back()->B;
     const int SL = config_.num_layers * num_directions(), H = config_.hidden_size, I = config_.input_size;
-    const int Y = output_size(), NS = num_states_;  // (a state's room below is H wide, its width state_size(k) <= H)
-    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * H;
+    const int Y = output_size(), NS = num_states_;  // (each state gets room for the widest)
+    int room = H;  // the widest state
+    for (int k = 0; k < NS; ++k) room = std::max(room, state_size(k));
+    const std::size_t TB = std::size_t(T) * B, SB = std::size_t(SL) * B * room;
     detail::Scratch<S> mem;
     S* dys = mem.take(TB * (I + Y) + 2 * NS * SB);  // dy, dx, then per state its final and initial gradients
     S* dxs = dys + TB * Y;
