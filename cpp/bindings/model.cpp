@@ -79,5 +79,26 @@ void bind_model(py::module_& m) {
                  }
                  return y;
              },
-             py::arg("x"), py::arg("lengths") = py::none());
+             py::arg("x"), py::arg("lengths") = py::none())
+        // stream(x) -> (T, B, O): x (T, B, I) time-major fed one step at a time through new_state/step; row t is
+        // the model's output after step t (what predict gives for the sequences cut there).
+        .def("stream",
+             [](ModelHandle& h, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
+                 if (x.ndim() != 3 || x.shape(2) != h.model.input_size())
+                     throw py::value_error("x: expected a (T, B, " + std::to_string(h.model.input_size()) +
+                                           ") array, time-major");
+                 const int T = int(x.shape(0)), B = int(x.shape(1)), I = int(x.shape(2));
+                 if (T < 1 || B < 1) throw py::value_error("x: expected at least one step and one stream");
+                 const int O = h.model.output_size();
+                 py::array_t<float> y({T, B, O});
+                 {
+                     py::gil_scoped_release release;
+                     std::lock_guard<std::mutex> lock(h.mutex);
+                     auto state = h.model.new_state(B);
+                     for (int t = 0; t < T; ++t)
+                         h.model.step(x.data() + std::size_t(t) * B * I, state, y.mutable_data() + std::size_t(t) * B * O);
+                 }
+                 return y;
+             },
+             py::arg("x"));
 }

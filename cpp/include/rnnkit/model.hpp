@@ -19,8 +19,9 @@ inline namespace v0 {
 class Model {
 public:
     // Streaming state for a batch of B independent streams: per layer of the model, that layer's state
-    // tensors (none for stateless layers; a recurrent layer has its cell's num_states tensors [L*D, B, H],
-    // h first: an LSTM's h and c).
+    // tensors (none for stateless layers; a recurrent layer has its num_states tensors [L*D, B, width], h first:
+    // an LSTM's h and c, and with full_gate_recurrence its gate state [L*D, B, 3H]; h is proj_size wide with a
+    // projection).
     struct State {
         int batch = 0;
         std::vector<std::vector<std::vector<float>>> layers;
@@ -69,7 +70,7 @@ public:
     double metadata_number(const std::string& dotted_path) const;
 
     // Whole sequences. x: (T, B, I) or (B, T, I) as above (token ids as floats for an Embedding first);
-    // lengths: B values in 1..T or nullptr. y: (T, B, O) / (B, T, O), or (B, O) after a LastStep.
+    // lengths: B values in 0..T or nullptr (0: an empty sequence, zeros out; a LastStep needs 1..T). y: (T, B, O) / (B, T, O), or (B, O) after a LastStep.
     void predict(const float* x, int T, int B, float* y, const int* lengths = nullptr);
     std::size_t output_elements(int T, int B) const;
 
