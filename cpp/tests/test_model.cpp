@@ -75,6 +75,48 @@ TEST(Model, StreamingEqualsWholeSequence) {
     }
 }
 
+// The LSTM family from C++: variants built from the JSON configs Python writes stream as they predict, save and
+// load, and a bad option in a config names itself.
+TEST(Model, VariantsStreamSaveAndLoad) {
+    const char* configs[] = {
+        R"({"input_size": 3, "hidden_size": 6, "proj_size": 2, "peephole": true})",
+        R"({"input_size": 3, "hidden_size": 6, "forget_gate": false, "activation": ["leaky_relu", 0.1]})",
+        R"({"input_size": 3, "hidden_size": 6, "layer_norm": true, "num_layers": 2})",
+        R"({"input_size": 3, "hidden_size": 6, "full_gate_recurrence": true, "peephole": true})",
+        R"({"input_size": 3, "hidden_size": 6, "zoneout": 0.3, "zoneout_cell": 0.2, "cell_clip": 0.5})",
+    };
+    const int T = 7, B = 2, I = 3;
+    auto x = random_input(std::size_t(T) * B * I, 4);
+    for (const char* config : configs) {
+        Model m;
+        m.add_layer("LSTM", config);
+        const int O = m.output_size();
+        std::vector<float> y(m.output_elements(T, B));
+        m.predict(x.data(), T, B, y.data());
+        auto state = m.new_state(B);
+        std::vector<float> y_t(std::size_t(B) * O);
+        for (int t = 0; t < T; ++t) {
+            m.step(&x[std::size_t(t) * B * I], state, y_t.data());
+            for (int i = 0; i < B * O; ++i) EXPECT_NEAR(y_t[i], y[std::size_t(t) * B * O + i], 1e-6) << config;
+        }
+        const std::string path = temp_path("variant.safetensors");
+        m.save(path);
+        Model back = Model::load(path);
+        std::vector<float> y2(y.size());
+        back.predict(x.data(), T, B, y2.data());
+        EXPECT_EQ(y, y2) << config;
+        std::remove(path.c_str());
+    }
+    Model ind;
+    ind.add_layer("IndRNN", R"({"input_size": 3, "hidden_size": 4, "nonlinearity": "relu", "recurrent_clip": 1.5})");
+    EXPECT_EQ(ind.output_size(), 4);
+    Model bad;
+    EXPECT_THROW(bad.add_layer("LSTM", R"({"input_size": 3, "hidden_size": 6, "zoneout": 1.5})"), std::invalid_argument);
+    EXPECT_THROW(bad.add_layer("GRU", R"({"input_size": 3, "hidden_size": 6, "proj_size": 2})"), std::invalid_argument);
+    EXPECT_THROW(bad.add_layer("LSTM", R"({"input_size": 3, "hidden_size": 6, "activation": "gelu"})"),
+                 std::invalid_argument);
+}
+
 TEST(Model, PerStepModelStreamsEveryOutput) {
     Model m;
     m.add_recurrent(cfg(CellKind::RNN_TANH, 3, 5, 2), true);

@@ -239,7 +239,7 @@ std::unique_ptr<ModelLayer> recurrent_from_config(const std::string& cls, const 
         lc.proj_size = int(v->as_int(where + ".proj_size", 0, 1 << 24));
     lc.input_size = config_int(c, "input_size", 1, 1 << 24, where);
     lc.hidden_size = config_int(c, "hidden_size", 1, 1 << 24, where);
-    lc.num_layers = config_int(c, "num_layers", 1, 1024, where);
+    lc.num_layers = c.find("num_layers") ? config_int(c, "num_layers", 1, 1024, where) : 1;
     lc.bias = config_flag(c, "bias", true, where);
     lc.bidirectional = config_flag(c, "bidirectional", false, where);
     lc.peephole = config_flag(c, "peephole", false, where);
