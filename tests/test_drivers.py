@@ -141,9 +141,15 @@ def case(rng, core, kind, options, dtype, T, B, I, H, layers, bidirectional, rec
     return results
 
 
-def assert_agree(results, dtype, what):
+# Inference over T=70 steps and 3 layers: float32 rounding compounds through 210 dependent steps (layer norm
+# divides by a per-step deviation and amplifies it), so a distribution core built without -march=native (another
+# FMA contraction, another GEMM blocking) lands near 1e-10; ~1e-5 relative per element is still float32 agreement.
+LONG_NMSE_LIMIT = {np.float32: 1e-9, np.float64: 1e-22}
+
+
+def assert_agree(results, dtype, what, limits=NMSE_LIMIT):
     (ref_out, ref_grads), (cpu_out, cpu_grads) = results["reference"], results["cpu"]
-    limit = NMSE_LIMIT[dtype]
+    limit = limits[dtype]
     for i, (a, e) in enumerate(zip(cpu_out, ref_out)):
         err = nmse(a, e)
         assert err < limit, f"{what}: output {i} differs from the reference: nmse {err:.3e} (limit {limit:g})"
@@ -172,7 +178,7 @@ def test_cpu_driver_matches_reference_small_and_inference(isa, core, label, kind
         assert_agree(results, dtype, f"{isa} {label} small")
         results = case(rng, core, kind, options, dtype, T=70, B=4, I=6, H=40, layers=3, bidirectional=False,
                        recurrent_dropout=0.0, training=False)
-        assert_agree(results, dtype, f"{isa} {label} inference")
+        assert_agree(results, dtype, f"{isa} {label} inference", LONG_NMSE_LIMIT)
 
 
 @pytest.mark.skipif(len(CORES) < 2, reason="a single compiled core (source build for this CPU)")
