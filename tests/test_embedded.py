@@ -104,3 +104,26 @@ def test_embedded_example_rejects_a_corrupted_model(tmp_path, example_binary, se
     assert result.returncode == 1
     assert "checksum" in result.stderr and str(path) in result.stderr, result.stderr
     assert os.path.getsize(path) == len(data)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_embedded_seq2seq_decodes_like_python(tmp_path, example_binary, beam):
+    """examples/cpp/seq2seq_decode loads a Seq2Seq saved by Python and decodes (greedy, beam) exactly as Python."""
+    model = rk.Seq2Seq(9, 8, 6, 10, attention="luong_concat", seed=4)
+    path = tmp_path / "s2s.safetensors"
+    model.save(path)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 7, 6)
+    src = np.zeros((6, 6), np.int64)
+    for b, n in enumerate(lengths):
+        src[b, :n] = rng.integers(3, 9, n)
+    lines = "\n".join(" ".join(str(t) for t in src[b, :n]) for b, n in enumerate(lengths)) + "\n"
+    exe = example_binary.parent / "seq2seq_decode"
+    out = subprocess.run([str(exe), str(path), "--beam", str(beam), "--alpha", "0.6"], input=lines,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    seqs, scores = model.predict(src, method="greedy" if beam == 1 else "beam", beam_width=beam,
+                                 length_penalty=0.6, return_scores=True)
+    got = [line.split("|") for line in out.stdout.strip().split("\n")]
+    assert [[int(t) for t in g[0].split()] for g in got] == seqs
+    np.testing.assert_allclose([float(g[1]) for g in got], scores, rtol=1e-6)

@@ -244,6 +244,7 @@ void bind_layer(py::module_& m, const char* name) {
 void bind_training(py::module_& m);  // training.cpp
 void bind_registry(py::module_& m);  // registry.cpp
 void bind_model(py::module_& m);     // model.cpp
+void bind_seq2seq(py::module_& m);   // seq2seq.cpp
 
 #ifndef RNNKIT_MODULE_NAME
 #define RNNKIT_MODULE_NAME _core
@@ -262,6 +263,7 @@ PYBIND11_MODULE(RNNKIT_MODULE_NAME, m) {
     m.attr("__version__") = RNNKIT_VERSION;
     bind_registry(m);
     bind_model(m);
+    bind_seq2seq(m);
     m.attr("isa") = rnnkit::instruction_set();
 #ifdef RNNKIT_HAVE_OPENMP
     m.attr("has_openmp") = true;

@@ -7,17 +7,19 @@ import os as _os
 from . import losses, optim
 from ._backend import core as _core
 from ._checks import positive_int as _positive_int
+from .attention import Attention
 from .cells import GRUCell, LSTMCell, RNNCell
 from .io import ModelFileError, load, load_checkpoint, load_metadata, save, save_checkpoint
 from .layers import GRU, LSTM, RNN, IndRNN
 from .model import EarlyStopping, Sequential, clip_grad_norm, clip_grad_value
 from .module import Module, layer_class, registry
 from .nn import Dense, Dropout, Embedding, LastStep
+from .seq2seq import Seq2Seq
 
 __version__ = _core.__version__
 
 __all__ = ["LSTM", "GRU", "RNN", "IndRNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
-           "Sequential", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
+           "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
            "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",
            "registry", "layer_class", "__version__"]

@@ -3,12 +3,15 @@
   rnnkit demo      train a stacked LSTM on weekly Mauna Loa CO2, compare with the seasonal-naive baseline
   rnnkit train     the same on your own CSV column; saves a model file
   rnnkit predict   forecast the next steps of a CSV column with a saved model
+  rnnkit seq2seq   train an attentive encoder-decoder on the Keras addition task; greedy and beam accuracy,
+                   the model file and a heatmap of attention weights
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from importlib.resources import as_file, files
 
 import numpy as np
@@ -75,6 +78,79 @@ def _predict(args) -> int:
     return 0
 
 
+def _seq2seq(args) -> int:
+    from . import Seq2Seq, optim, tasks
+    n_test = max(1, args.examples // 10)
+    questions, answers, src, tgt = tasks.addition(args.examples + n_test, digits=args.digits, reverse=args.reverse,
+                                                  seed=args.seed)
+    n_val = max(1, args.examples // 10)
+    n_train = args.examples - n_val
+    split = {"train": slice(0, n_train), "val": slice(n_train, args.examples), "test": slice(args.examples, None)}
+    print(f"addition, {args.digits}-digit numbers{' (questions reversed)' if args.reverse else ''}: "
+          f"{n_train} training, {n_val} validation, {n_test} test questions, e.g. "
+          f"{questions[0]!r} -> {answers[0]!r}")
+    model = Seq2Seq(tasks.VOCAB_SIZE, tasks.VOCAB_SIZE, args.embed, args.hidden, cell=args.cell,
+                    attention=None if args.attention == "none" else args.attention, seed=args.seed)
+    opt = optim.Adam(model, lr=args.lr)
+
+    def exact(part, **kw):
+        pred = model.predict(src[split[part]], **kw)
+        return float(np.mean([tasks.decode(p) == a for p, a in zip(pred, answers[split[part]])]))
+
+    start, epoch = time.perf_counter(), 0
+    for epoch in range(1, args.epochs + 1):
+        history = model.fit(src[split["train"]], tgt[split["train"]], epochs=1, batch_size=args.batch,
+                            optimizer=opt, verbose=args.verbose, seed=args.seed + epoch)
+        val = exact("val")
+        print(f"  epoch {epoch:3d}: loss {history['loss'][-1]:.4f}, validation exact match (greedy) {val:.4f}, "
+              f"{time.perf_counter() - start:.1f} s")
+        if val >= args.target:
+            break
+    train_seconds = time.perf_counter() - start
+    greedy = exact("test")
+    t0 = time.perf_counter()
+    beam = exact("test", method="beam", beam_width=args.beam)
+    beam_seconds = time.perf_counter() - t0
+    print(f"test exact match after {epoch} epochs ({train_seconds:.1f} s of training): greedy {greedy:.4f}, "
+          f"beam (width {args.beam}) {beam:.4f} ({n_test / beam_seconds:.0f} sentences/s)")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "addition_seq2seq.safetensors")
+    model.save(path, metadata={"task": "addition", "digits": args.digits, "reverse": args.reverse,
+                               "chars": tasks.CHARS})
+    print(f"  model saved to {path}")
+    if model.attention is not None:
+        png = os.path.join(args.out, "attention.png")
+        if _attention_heatmap(model, questions[split["test"]][:4], src[split["test"]][:4], png):
+            print(f"  attention heatmap written to {png}")
+        else:
+            print("  (install matplotlib for a heatmap of the attention weights)")
+    return 0 if greedy >= args.target or beam >= args.target else 1
+
+
+def _attention_heatmap(model, questions, src, path) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    from . import tasks
+    seqs, _, attn = model.predict(src, return_scores=True, return_attention=True)
+    fig, axes = plt.subplots(1, len(seqs), figsize=(3.2 * len(seqs), 3.4))
+    for ax, q, s, a in zip(np.atleast_1d(axes), questions, seqs, attn):
+        ax.imshow(a, cmap="viridis", vmin=0, vmax=1)
+        ax.set_xticks(range(a.shape[1]), list(q))
+        out = list(tasks.decode(s)) + ["<end>"]
+        ax.set_yticks(range(a.shape[0]), out[:a.shape[0]])
+        ax.set_xlabel("source")
+        ax.set_ylabel("output")
+    fig.suptitle("rnnkit Seq2Seq: attention weights per output step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -115,6 +191,26 @@ def main(argv=None) -> int:
     predict.add_argument("--csv", required=True, help="CSV file with a header row")
     predict.add_argument("--column", required=True, help="name of the numeric column")
     predict.set_defaults(run=_predict)
+    s2s = sub.add_parser("seq2seq", help="train an attentive encoder-decoder on the Keras addition task")
+    s2s.add_argument("--examples", type=_positive, default=50000,
+                     help="training + validation questions (default 50000, as the Keras example); 10%% more for test")
+    s2s.add_argument("--digits", type=_positive, default=3, help="digits per number (default 3)")
+    s2s.add_argument("--reverse", action="store_true", help="reverse the questions (as the Keras example)")
+    s2s.add_argument("--epochs", type=_positive, default=30, help="maximum epochs (default 30)")
+    s2s.add_argument("--target", type=float, default=0.99,
+                     help="stop once validation exact match reaches it (default 0.99)")
+    s2s.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    s2s.add_argument("--attention", choices=["bahdanau", "luong_general", "luong_concat", "none"],
+                     default="bahdanau")
+    s2s.add_argument("--embed", type=_positive, default=32, help="embedding size (default 32)")
+    s2s.add_argument("--hidden", type=_positive, default=128, help="hidden size (default 128)")
+    s2s.add_argument("--batch", type=_positive, default=64, help="batch size (default 64)")
+    s2s.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    s2s.add_argument("--beam", type=_positive, default=4, help="beam width for the beam-search score (default 4)")
+    s2s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s2s.add_argument("--verbose", type=int, default=1, help="0 hides the progress bar")
+    s2s.add_argument("--out", default="rnnkit-seq2seq", help="folder for the model and heatmap")
+    s2s.set_defaults(run=_seq2seq)
     args = parser.parse_args(argv)
     if args.cmake_dir:
         print(cmake_dir())

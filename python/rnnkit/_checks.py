@@ -112,26 +112,26 @@ def _pattern(shape) -> str:
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
-def lengths_array(lengths, batch: int, steps: int, minimum: int = 1) -> np.ndarray:
+def lengths_array(lengths, batch: int, steps: int, minimum: int = 1, name: str = "lengths") -> np.ndarray:
     """B integers in minimum..T (ints, or floats that are whole numbers) -> int32 array. Recurrent layers take
     minimum=0: an empty sequence outputs zeros and keeps its initial state."""
     lengths = untorch(lengths)
     try:
         arr = np.asarray(lengths)
     except Exception as exc:  # noqa: BLE001
-        raise TypeError(f"lengths: expected {batch} integers, got {type(lengths).__name__}") from exc
+        raise TypeError(f"{name}: expected {batch} integers, got {type(lengths).__name__}") from exc
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"lengths: expected integers, got dtype {arr.dtype}")
+        raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")
     if arr.shape != (batch,):
-        raise ValueError(f"lengths: expected shape ({batch},) (one length per sequence), got {shape_str(arr.shape)}")
+        raise ValueError(f"{name}: expected shape ({batch},) (one length per sequence), got {shape_str(arr.shape)}")
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"lengths: expected finite values, got {arr.tolist()}")
+            raise ValueError(f"{name}: expected finite values, got {arr.tolist()}")
         if not np.all(arr == np.round(arr)):
-            raise ValueError(f"lengths: expected whole numbers, got {arr.tolist()}")
+            raise ValueError(f"{name}: expected whole numbers, got {arr.tolist()}")
     if arr.size and (arr.min() < minimum or arr.max() > steps):
         bad = arr[(arr < minimum) | (arr > steps)]
-        raise ValueError(f"lengths: expected values in {minimum}..{steps} (T), got {bad.tolist()}")
+        raise ValueError(f"{name}: expected values in {minimum}..{steps} (T), got {bad.tolist()}")
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 

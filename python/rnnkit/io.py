@@ -110,8 +110,16 @@ def _sequential() -> type:
 
 
 def model_from_config(config: dict, path="model"):
-    """The Sequential that `config` (a model file's "rnnkit.model" entry) describes; ModelFileError if malformed."""
+    """The model that `config` (a model file's "rnnkit.model" entry) describes: a Sequential ({"layers": [...]}) or a
+    whole model of its own class ({"class": "Seq2Seq", "config": {...}}); ModelFileError if malformed."""
     try:
+        if isinstance(config, dict) and "class" in config:
+            if set(config) != {"class", "config"}:
+                raise ValueError(f"expected the keys 'class' and 'config', got {list(config)}")
+            cls = layer_class(config["class"])
+            if not getattr(cls, "is_model", False):
+                raise ValueError(f"{config['class']!r} is not a model class")
+            return cls.from_config(config["config"])
         return _sequential().from_config(config)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: model config: malformed ({exc})") from None
@@ -119,11 +127,18 @@ def model_from_config(config: dict, path="model"):
 
 def _model_of(model):
     sequential = _sequential()
-    if isinstance(model, sequential):
+    if isinstance(model, sequential) or getattr(model, "is_model", False):
         return model
     if is_layer(model):
         return sequential([model])
-    raise TypeError(f"model: expected a Sequential or an rnnkit layer, got {type(model).__name__}")
+    raise TypeError(f"model: expected a Sequential, a Seq2Seq or an rnnkit layer, got {type(model).__name__}")
+
+
+def _architecture(model) -> str:
+    """The "rnnkit.model" JSON of a model from _model_of: a Sequential's config, or {"class", "config"}."""
+    if isinstance(model, _sequential()):
+        return json.dumps(model.get_config())
+    return json.dumps({"class": type(model).__name__, "config": model.get_config()})
 
 
 def save(model, path, metadata=None) -> None:
@@ -132,13 +147,13 @@ def save(model, path, metadata=None) -> None:
     metadata: an optional JSON-able dict kept in the file (e.g. preprocessing settings); rk.load_metadata reads it.
     """
     model = _model_of(model)
-    meta = {"rnnkit.kind": "model", "rnnkit.model": json.dumps(model.get_config()),
+    meta = {"rnnkit.kind": "model", "rnnkit.model": _architecture(model),
             "rnnkit.user": json.dumps(metadata or {})}
     _write_atomic(path, _serialize(model.state_dict(), meta))
 
 
 def load(path):
-    """Rebuild the Sequential saved at `path`; raises ModelFileError for a bad file."""
+    """Rebuild the model (a Sequential or a Seq2Seq) saved at `path`; raises ModelFileError for a bad file."""
     tensors, meta = _read(path, "model")
     model = model_from_config(json.loads(meta["rnnkit.model"]), path)
     try:
@@ -161,7 +176,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     # optimizer's state uses); load_checkpoint hands back the bare layer.
     wrapped = _model_of(model)
     tensors = {f"model/{k}": v for k, v in model.parameters().items()}
-    meta = {"rnnkit.kind": "checkpoint", "rnnkit.model": json.dumps(wrapped.get_config()),
+    meta = {"rnnkit.kind": "checkpoint", "rnnkit.model": _architecture(wrapped),
             "rnnkit.layer": "1" if wrapped is not model else "0",
             "rnnkit.rng": json.dumps(wrapped.rng_state), "rnnkit.extra": json.dumps(extra)}
     if optimizer is not None:

@@ -1,0 +1,341 @@
+"""Sequence to sequence with attention: an encoder-decoder whose training and decoding loops run in C++.
+
+One decoder step (c_t: the attention context over the encoder outputs k_1..k_S, e: the target embedding):
+
+    bahdanau:   c_t = attn(h_{t-1}, k);   x_t = [e(y_{t-1}); c_t];      h_t = cell(x_t, h_{t-1})
+    luong_*:    x_t = [e(y_{t-1}); õ_{t-1}];   h_t = cell(x_t, h_{t-1});   c_t = attn(h_t, k)
+    õ_t = tanh(W_c [c_t; h_t]);   p(y_t) = softmax(W_out õ_t + b_out)
+
+Without input_feeding x_t = e(y_{t-1}); without attention õ_t = h_t. The bridge maps the last encoder layer's
+final states to the decoder's: h_0 = tanh(W_bh [h_fwd; h_bwd] + b_bh) (an LSTM's c_0 = W_bc [c_fwd; c_bwd] + b_bc).
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import time
+
+import numpy as np
+
+from . import io as _io
+from . import optim as _optim
+from ._backend import core as _core
+from ._checks import as_dtype, flag, lengths_array, positive_int, seed_value, shape_str, untorch
+from .attention import ATTENTION_KINDS
+from .model import _progress, clip_grad_norm
+from .module import Module, load_into
+
+__all__ = ["Seq2Seq"]
+
+
+def _token_array(name, value, vocab):
+    value = untorch(value)
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"{name}: expected an integer array of token ids, got {type(value).__name__}") from exc
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer token ids, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name}: expected shape (B, length) with B, length >= 1, got {shape_str(arr.shape)}")
+    if arr.min() < 0 or arr.max() >= vocab:
+        bad = arr[(arr < 0) | (arr >= vocab)]
+        raise ValueError(f"{name}: expected token ids in 0..{vocab - 1}, got {bad[:5].tolist()}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+class Seq2Seq(Module):
+    """An attentive encoder-decoder over token ids.
+
+    Args:
+        src_vocab, tgt_vocab: vocabulary sizes of the source and target tokens.
+        embed_size: embedding features (source and target).
+        hidden_size: the encoder's features per direction (a bidirectional encoder outputs 2 * hidden_size) and the
+            decoder's size.
+        cell: "lstm" or "gru" (encoder and decoder).
+        encoder_layers: stacked encoder layers. bidirectional_encoder: a bidirectional encoder.
+        attention: "bahdanau", "luong_dot", "luong_general", "luong_concat" or None (no attention).
+        input_feeding: Luong's input feeding (õ_{t-1} joins the decoder input); with Bahdanau attention the context
+            computed from the previous decoder state joins it.
+        pad_id, start_id, end_id: special target ids (pad_id also pads the source). Decoding never emits pad_id
+            or start_id.
+        attention_units: the additive scores' hidden size (None: hidden_size).
+        dtype: "float32" or "float64". seed: initialisation and teacher-forcing draws (None: fresh entropy;
+            taken modulo 2**53, so that the model file's JSON holds it exactly).
+
+    Data: src (B, S) ids padded with pad_id; tgt (B, T) ids WITHOUT the start token, ending with end_id, padded with
+    pad_id. Lengths default to the count of non-pad tokens.
+    """
+
+    is_model = True  # a whole model: saved as {"class": "Seq2Seq", "config": ...} (rnnkit.io)
+
+    def __init__(self, src_vocab: int, tgt_vocab: int, embed_size: int = 64, hidden_size: int = 128, *,
+                 cell: str = "lstm", encoder_layers: int = 1, bidirectional_encoder: bool = True,
+                 attention: str | None = "bahdanau", input_feeding: bool = True, pad_id: int = 0, start_id: int = 1,
+                 end_id: int = 2, attention_units: int | None = None, dtype="float32", seed=None) -> None:
+        self.src_vocab = positive_int("src_vocab", src_vocab)
+        self.tgt_vocab = positive_int("tgt_vocab", tgt_vocab)
+        self.embed_size = positive_int("embed_size", embed_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell: expected 'lstm' or 'gru', got {cell!r}")
+        self.cell = cell
+        self.encoder_layers = positive_int("encoder_layers", encoder_layers)
+        self.bidirectional_encoder = flag("bidirectional_encoder", bidirectional_encoder)
+        if attention is not None and attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention: expected one of {list(ATTENTION_KINDS)} or None, got {attention!r}")
+        if attention == "luong_dot" and self.bidirectional_encoder:
+            raise ValueError("attention: 'luong_dot' scores h . k and needs keys of the decoder's size: use "
+                             "bidirectional_encoder=False or another attention")
+        self.attention = attention
+        self.input_feeding = flag("input_feeding", input_feeding)
+        ids = {}
+        for name, value in (("pad_id", pad_id), ("start_id", start_id), ("end_id", end_id)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < self.tgt_vocab:
+                raise ValueError(f"{name}: expected a token id in 0..{self.tgt_vocab - 1}, got {value!r}")
+            ids[name] = int(value)
+        if len(set(ids.values())) != 3:
+            raise ValueError(f"pad_id, start_id, end_id: expected three different ids, got {list(ids.values())}")
+        if ids["pad_id"] >= self.src_vocab:
+            raise ValueError(f"pad_id: expected an id below src_vocab ({self.src_vocab}), got {ids['pad_id']}")
+        self.pad_id, self.start_id, self.end_id = ids["pad_id"], ids["start_id"], ids["end_id"]
+        if attention_units is not None:
+            attention_units = positive_int("attention_units", attention_units)
+            if attention not in ("bahdanau", "luong_concat"):
+                raise ValueError(f"attention_units: only additive attention ('bahdanau', 'luong_concat') has units, "
+                                 f"got attention={attention!r}")
+        self.attention_units = attention_units
+        self.dtype = as_dtype(dtype)
+        self.seed = seed_value(seed) % 2**53
+        cls = _core.Seq2Seq32 if self.dtype == np.float32 else _core.Seq2Seq64
+        self._core = cls(json.dumps(self.get_config()))
+        self._bind()
+        self.optimizer = None
+
+    def _bind(self):
+        self._params, self._grads = {}, {}
+        for name, _shape, p, g in self._core.parameters():
+            self._params[name], self._grads[name] = p, g
+
+    # --- the Module protocol ----------------------------------------------------------------------------
+    def parameters(self) -> dict:
+        """name -> ndarray view (writes go to the model): src_embedding, encoder.* (torch.nn.LSTM/GRU names),
+        bridge_h/bridge_c, tgt_embedding, decoder.* (LSTMCell/GRUCell names), attention.*, combine, output."""
+        return dict(self._params)
+
+    @property
+    def grads(self) -> dict:
+        return dict(self._grads)
+
+    def zero_grad(self) -> None:
+        self._core.zero_grad()
+
+    def state_dict(self) -> dict:
+        return {k: v.copy() for k, v in self._params.items()}
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> None:
+        load_into(self._params, self.dtype, state_dict, strict)
+
+    def get_config(self) -> dict:
+        return {"src_vocab": self.src_vocab, "tgt_vocab": self.tgt_vocab, "embed_size": self.embed_size,
+                "hidden_size": self.hidden_size, "cell": self.cell, "encoder_layers": self.encoder_layers,
+                "bidirectional_encoder": self.bidirectional_encoder, "attention": self.attention,
+                "attention_units": self.attention_units, "input_feeding": self.input_feeding,
+                "pad_id": self.pad_id, "start_id": self.start_id, "end_id": self.end_id,
+                "dtype": self.dtype.name, "seed": self.seed}
+
+    @property
+    def rng_state(self) -> int:
+        return self._core.rng_counter
+
+    @rng_state.setter
+    def rng_state(self, value: int) -> None:
+        self._core.rng_counter = int(value)
+
+    def save(self, path, metadata=None) -> None:
+        """One .safetensors file (parameters + architecture), written atomically; rk.load reads it back, and so
+        does the C++ rnnkit::Seq2SeqModel::load."""
+        _io.save(self, path, metadata=metadata)
+
+    def __repr__(self) -> str:
+        return (f"Seq2Seq({self.src_vocab}, {self.tgt_vocab}, embed_size={self.embed_size}, "
+                f"hidden_size={self.hidden_size}, cell={self.cell!r}, encoder_layers={self.encoder_layers}, "
+                f"bidirectional_encoder={self.bidirectional_encoder}, attention={self.attention!r})")
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def _lengths(self, name, tokens, lengths):
+        if lengths is None:
+            counts = (tokens != self.pad_id).sum(axis=1)
+            if counts.min() < 1:
+                raise ValueError(f"{name}: a sequence holds only pad tokens ({self.pad_id}); pass {name} explicitly")
+            return counts.astype(np.int32)
+        return lengths_array(lengths, tokens.shape[0], tokens.shape[1], minimum=1, name=name)
+
+    def _pairs(self, src, tgt, src_lengths, tgt_lengths):
+        src = _token_array("src", src, self.src_vocab)
+        tgt = _token_array("tgt", tgt, self.tgt_vocab)
+        if tgt.shape[0] != src.shape[0]:
+            raise ValueError(f"tgt: expected {src.shape[0]} sequences (as src), got shape {shape_str(tgt.shape)}")
+        return (src, tgt, self._lengths("src_lengths", src, src_lengths),
+                self._lengths("tgt_lengths", tgt, tgt_lengths))
+
+    # --- training -------------------------------------------------------------------------------------------
+    def train_batch(self, src, tgt, src_lengths=None, tgt_lengths=None, teacher_forcing=1.0, label_smoothing=0.0,
+                    backward=True):
+        """Mean masked cross-entropy of one batch over its valid target tokens; backward=True accumulates every
+        parameter's gradient (the whole decoder loop, forward and backward, runs in C++). Returns
+        (loss, tokens, correct argmax predictions)."""
+        src, tgt, sl, tl = self._pairs(src, tgt, src_lengths, tgt_lengths)
+        return self._core.train_batch(src, sl, tgt, tl, _ratio("teacher_forcing", teacher_forcing),
+                                      _smoothing(label_smoothing), bool(backward))
+
+    def fit(self, src, tgt, src_lengths=None, tgt_lengths=None, epochs=10, batch_size=64, optimizer=None,
+            validation_data=None, teacher_forcing=1.0, clip_norm=None, callbacks=None, verbose=1, *,
+            label_smoothing=0.0, shuffle=True, seed=None):
+        """Train on (src, tgt) pairs; returns {'loss': [...], 'accuracy': [...]} (+ 'val_loss', 'val_accuracy'):
+        mean cross-entropy and argmax accuracy per target token.
+
+        optimizer: an Optimizer or a name (default Adam). validation_data: (src, tgt) or (src, tgt, src_lengths,
+        tgt_lengths). teacher_forcing: the probability of feeding the gold previous token (else the model's
+        argmax: scheduled sampling). clip_norm: clip the global gradient norm. callbacks: objects with
+        on_epoch_end(epoch, logs) (EarlyStopping, LR schedules). label_smoothing: torch's.
+        """
+        epochs = positive_int("epochs", epochs)
+        batch_size = positive_int("batch_size", batch_size)
+        teacher_forcing = _ratio("teacher_forcing", teacher_forcing)
+        label_smoothing = _smoothing(label_smoothing)
+        if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
+            raise ValueError(f"clip_norm: expected a positive number or None, got {clip_norm!r}")
+        src, tgt, sl, tl = self._pairs(src, tgt, src_lengths, tgt_lengths)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 4):
+                raise TypeError("validation_data: expected (src, tgt) or (src, tgt, src_lengths, tgt_lengths)")
+            validation_data = self._pairs(*(tuple(validation_data) + (None, None))[:4])
+        self.optimizer = _optim.get(optimizer if optimizer is not None else (self.optimizer or "adam"), self)
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not hasattr(cb, "on_epoch_end"):
+                raise TypeError(f"callbacks: expected objects with on_epoch_end(epoch, logs), got {type(cb).__name__}")
+            if hasattr(cb, "set_model"):
+                cb.set_model(self)
+        rng = np.random.default_rng(seed)
+        n = src.shape[0]
+        history = {"loss": [], "accuracy": []}
+        if validation_data is not None:
+            history.update(val_loss=[], val_accuracy=[])
+        progress = _progress(verbose, epochs, n)
+        try:
+            for epoch in range(epochs):
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                total, tokens, correct, seen, start = 0.0, 0, 0, 0, time.perf_counter()
+                for lo in range(0, n, batch_size):
+                    idx = order[lo:lo + batch_size]
+                    # trim the batch's padding: its longest source and target
+                    S, T = int(sl[idx].max()), int(tl[idx].max())
+                    loss, count, right = self._core.train_batch(
+                        np.ascontiguousarray(src[idx, :S]), sl[idx], np.ascontiguousarray(tgt[idx, :T]), tl[idx],
+                        teacher_forcing, label_smoothing, True)
+                    if clip_norm is not None:
+                        clip_grad_norm(self, clip_norm)
+                    self.optimizer.step()
+                    self.zero_grad()
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(f"fit: the loss became {loss} at epoch {epoch + 1}; lower the "
+                                                 "learning rate or set clip_norm")
+                    total += loss * count
+                    tokens += count
+                    correct += right
+                    seen += len(idx)
+                    progress.update(len(idx), epoch, total / tokens, None, seen / (time.perf_counter() - start))
+                logs = {"loss": total / tokens, "accuracy": correct / tokens}
+                if validation_data is not None:
+                    logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data, batch_size=256)
+                for key, value in logs.items():
+                    history[key].append(value)
+                progress.update(0, epoch, logs["loss"], logs.get("val_loss"), seen / (time.perf_counter() - start))
+                stop = False
+                for cb in callbacks:
+                    stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+                if stop:
+                    break
+        finally:
+            progress.close()
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self)
+        return history
+
+    def evaluate(self, src, tgt, src_lengths=None, tgt_lengths=None, batch_size=256, label_smoothing=0.0) -> float:
+        """Mean cross-entropy per valid target token, teacher-forced, no gradients."""
+        return self._evaluate(*self._pairs(src, tgt, src_lengths, tgt_lengths), batch_size=batch_size,
+                              label_smoothing=_smoothing(label_smoothing))[0]
+
+    def _evaluate(self, src, tgt, sl, tl, batch_size=256, label_smoothing=0.0):
+        total, tokens, correct = 0.0, 0, 0
+        for lo in range(0, src.shape[0], positive_int("batch_size", batch_size)):
+            sel = slice(lo, lo + batch_size)
+            S, T = int(sl[sel].max()), int(tl[sel].max())
+            loss, count, right = self._core.train_batch(np.ascontiguousarray(src[sel, :S]), sl[sel],
+                                                        np.ascontiguousarray(tgt[sel, :T]), tl[sel], 1.0,
+                                                        label_smoothing, False)
+            total += loss * count
+            tokens += count
+            correct += right
+        return total / tokens, correct / tokens
+
+    # --- decoding -------------------------------------------------------------------------------------------
+    def predict(self, src, src_lengths=None, method="greedy", beam_width=1, max_length=None, length_penalty=0.0,
+                return_scores=False, return_attention=False, batch_size=256):
+        """Decode every source sentence in C++: a list of B token lists (end token excluded).
+
+        method: "greedy" or "beam" (beam_width hypotheses per sentence, batched over sentences and beams).
+        max_length: output tokens without the end token (default 2 x the longest source + 10).
+        length_penalty: GNMT's alpha: scores are Σ log p / ((5 + n) / 6)^alpha, n counting the end token.
+        return_scores / return_attention add the scores (one float per sentence) and the attention weights (one
+        (output steps, source length) array per sentence; the end token's step included when it was emitted).
+        """
+        src = _token_array("src", src, self.src_vocab)
+        sl = self._lengths("src_lengths", src, src_lengths)
+        if method not in ("greedy", "beam"):
+            raise ValueError(f"method: expected 'greedy' or 'beam', got {method!r}")
+        beam_width = positive_int("beam_width", beam_width)
+        if method == "greedy" and beam_width != 1:
+            raise ValueError(f"beam_width: greedy decoding keeps one hypothesis; use method='beam' for "
+                             f"beam_width={beam_width}")
+        if max_length is None:
+            max_length = 2 * int(sl.max()) + 10
+        elif isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 0:
+            raise ValueError(f"max_length: expected a non-negative integer or None, got {max_length!r}")
+        if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real) or not (
+                math.isfinite(length_penalty) and length_penalty >= 0):
+            raise ValueError(f"length_penalty: expected a non-negative number, got {length_penalty!r}")
+        seqs, scores, attention = [], [], []
+        for lo in range(0, src.shape[0], positive_int("batch_size", batch_size)):
+            sel = slice(lo, lo + batch_size)
+            S = int(sl[sel].max())
+            tokens, sc, att, _ = self._core.decode(np.ascontiguousarray(src[sel, :S]), sl[sel], beam_width,
+                                                   method == "greedy", int(max_length), float(length_penalty),
+                                                   bool(return_attention))
+            seqs.extend(tokens)
+            scores.extend(sc)
+            if return_attention:
+                attention.extend(a[:, :n] for a, n in zip(att, sl[sel]))
+        out = [seqs]
+        if return_scores:
+            out.append(np.asarray(scores))
+        if return_attention:
+            out.append(attention)
+        return seqs if len(out) == 1 else tuple(out)
+
+
+def _ratio(name, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: expected a ratio in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _smoothing(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"label_smoothing: expected a value in [0, 1), got {value!r}")
+    return float(value)
