@@ -92,6 +92,7 @@ def _seq2seq(args) -> int:
     model = Seq2Seq(tasks.VOCAB_SIZE, tasks.VOCAB_SIZE, args.embed, args.hidden, cell=args.cell,
                     attention=None if args.attention == "none" else args.attention, seed=args.seed)
     opt = optim.Adam(model, lr=args.lr)
+    plateau = optim.ReduceLROnPlateau(opt, factor=0.5, patience=0)  # halve lr when validation errors stop falling
 
     def exact(part, **kw):
         pred = model.predict(src[split[part]], **kw)
@@ -103,7 +104,8 @@ def _seq2seq(args) -> int:
                             optimizer=opt, verbose=args.verbose, seed=args.seed + epoch)
         val = exact("val")
         print(f"  epoch {epoch:3d}: loss {history['loss'][-1]:.4f}, validation exact match (greedy) {val:.4f}, "
-              f"{time.perf_counter() - start:.1f} s")
+              f"lr {opt.lr:.2g}, {time.perf_counter() - start:.1f} s")
+        plateau.step(1.0 - val)
         if val >= args.target:
             break
     train_seconds = time.perf_counter() - start
