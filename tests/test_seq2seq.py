@@ -274,13 +274,16 @@ def test_fit_history_callbacks_and_optimizer(rng):
 
 
 def test_learns_addition_with_attention():
-    """The Keras addition task in small (2-digit numbers, 4000 training questions): >= 95% exact match on 1000
-    held-out questions after 20 epochs, about 10 s (the full 3-digit run: the closing note and `rnnkit seq2seq`)."""
-    questions, answers, src, tgt = tasks.addition(5000, digits=2, reverse=True, seed=7)
-    model = rk.Seq2Seq(tasks.VOCAB_SIZE, tasks.VOCAB_SIZE, 32, 64, seed=1)
-    model.fit(src[:4000], tgt[:4000], epochs=20, batch_size=64, optimizer=rk.optim.Adam(model, lr=3e-3), verbose=0,
-              seed=0)
+    """The Keras addition task (3-digit numbers, questions reversed) in small: 20,000 training questions, 12 epochs
+    with a cosine learning rate, ~15 s. Seeds 1-3 reached 97-98% exact match on 1000 held-out questions; the test
+    asserts a conservative 93% for greedy and beam decoding (the Keras example without attention needs 30-100 epochs
+    of 45,000 questions for ~99%; the full run with attention is in `rnnkit seq2seq` and the closing note)."""
+    questions, answers, src, tgt = tasks.addition(21000, digits=3, reverse=True, seed=7)
+    model = rk.Seq2Seq(tasks.VOCAB_SIZE, tasks.VOCAB_SIZE, 32, 64, seed=2)
+    opt = rk.optim.Adam(model, lr=4e-3)
+    model.fit(src[:20000], tgt[:20000], epochs=12, batch_size=64, optimizer=opt, verbose=0, seed=2,
+              callbacks=[rk.optim.CosineAnnealingLR(opt, T_max=12)])
     for method, width in (("greedy", 1), ("beam", 3)):
-        pred = model.predict(src[4000:], method=method, beam_width=width)
-        exact = np.mean([tasks.decode(p) == a for p, a in zip(pred, answers[4000:])])
-        assert exact >= 0.95, (method, exact)
+        pred = model.predict(src[20000:], method=method, beam_width=width)
+        exact = np.mean([tasks.decode(p) == a for p, a in zip(pred, answers[20000:])])
+        assert exact >= 0.93, (method, exact)

@@ -16,7 +16,8 @@ from importlib.resources import as_file, files
 
 import numpy as np
 
-from . import cmake_dir, forecast
+from . import cmake_dir, forecast, optim, tasks
+from .seq2seq import Seq2Seq
 
 
 def _report(name, report, season):
@@ -79,7 +80,6 @@ def _predict(args) -> int:
 
 
 def _seq2seq(args) -> int:
-    from . import Seq2Seq, optim, tasks
     n_test = max(1, args.examples // 10)
     questions, answers, src, tgt = tasks.addition(args.examples + n_test, digits=args.digits, reverse=args.reverse,
                                                   seed=args.seed)
@@ -136,7 +136,6 @@ def _attention_heatmap(model, questions, src, path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    from . import tasks
     seqs, _, attn = model.predict(src, return_scores=True, return_attention=True)
     fig, axes = plt.subplots(1, len(seqs), figsize=(3.2 * len(seqs), 3.4))
     for ax, q, s, a in zip(np.atleast_1d(axes), questions, seqs, attn):

@@ -20,24 +20,28 @@ __all__ = ["Attention", "ATTENTION_KINDS"]
 ATTENTION_KINDS = ("bahdanau", "luong_dot", "luong_general", "luong_concat")
 
 
-class Attention(NamedSlabs):
+class Attention(NamedSlabs, register=False):
     """Attention of a query over keys, with a source mask from lengths.
 
     Args:
         query_size: Q, features of a query (a decoder state).
         key_size: K, features of a key (an encoder output).
-        kind: "bahdanau" (additive), "luong_dot", "luong_general" or "luong_concat".
-        units: U, the additive scores' hidden size (bahdanau, luong_concat); None means query_size. The other kinds
-            take no units.
-        dtype: "float32" or "float64". seed: parameter initialisation (None: fresh entropy).
+        kind: "bahdanau" (additive), "luong_dot", "luong_general" or "luong_concat", default 'bahdanau'.
+        units: U, the additive scores' hidden size (bahdanau, luong_concat); None means query_size; the other kinds
+            take no units, default None.
+        dtype: "float32" or "float64", default 'float32'.
+        seed: parameter initialisation; None draws fresh entropy, default None.
+
+    Not a layer of a Sequential (it takes a query and keys, not a sequence), so it stays out of the layer registry;
+    Attention.from_config(attention.get_config()) rebuilds one.
 
     Call: ``context, weights = attention(query, keys, lengths=None)`` with query (B, Q), keys (B, S, K), lengths
     (B,) in 0..S; context is (B, K), weights (B, S). ``backward(dcontext, dweights=None)`` returns
     (dquery, dkeys) for the most recent call and accumulates the parameter gradients.
     """
 
-    def __init__(self, query_size: int, key_size: int, kind: str = "bahdanau", units=None, *, dtype="float32",
-                 seed=None) -> None:
+    def __init__(self, query_size: int, key_size: int, kind: str = "bahdanau", units: int | None = None, *,
+                 dtype: str = "float32", seed: int | None = None) -> None:
         self.query_size = positive_int("query_size", query_size)
         self.key_size = positive_int("key_size", key_size)
         if not isinstance(kind, str) or kind not in ATTENTION_KINDS:

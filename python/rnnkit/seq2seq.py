@@ -49,20 +49,26 @@ class Seq2Seq(Module):
     """An attentive encoder-decoder over token ids.
 
     Args:
-        src_vocab, tgt_vocab: vocabulary sizes of the source and target tokens.
-        embed_size: embedding features (source and target).
+        src_vocab: source vocabulary size.
+        tgt_vocab: target vocabulary size.
+        embed_size: embedding features (source and target), default 64.
         hidden_size: the encoder's features per direction (a bidirectional encoder outputs 2 * hidden_size) and the
-            decoder's size.
-        cell: "lstm" or "gru" (encoder and decoder).
-        encoder_layers: stacked encoder layers. bidirectional_encoder: a bidirectional encoder.
-        attention: "bahdanau", "luong_dot", "luong_general", "luong_concat" or None (no attention).
+            decoder's size, default 128.
+        cell: "lstm" or "gru" (encoder and decoder), default 'lstm'.
+        encoder_layers: stacked encoder layers, default 1.
+        bidirectional_encoder: a bidirectional encoder, default True.
+        attention: "bahdanau", "luong_dot", "luong_general", "luong_concat" or None (no attention), default
+            'bahdanau'.
         input_feeding: Luong's input feeding (õ_{t-1} joins the decoder input); with Bahdanau attention the context
-            computed from the previous decoder state joins it.
-        pad_id, start_id, end_id: special target ids (pad_id also pads the source). Decoding never emits pad_id
-            or start_id.
-        attention_units: the additive scores' hidden size (None: hidden_size).
-        dtype: "float32" or "float64". seed: initialisation and teacher-forcing draws (None: fresh entropy;
-            taken modulo 2**53, so that the model file's JSON holds it exactly).
+            computed from the previous decoder state joins it, default True.
+        pad_id: pads source and target; never emitted by decoding, default 0.
+        start_id: the decoder's first input; never emitted by decoding, default 1.
+        end_id: ends a target sequence, default 2.
+        attention_units: the additive scores' hidden size (bahdanau, luong_concat); None means hidden_size,
+            default None.
+        dtype: "float32" or "float64", default 'float32'.
+        seed: initialisation and teacher-forcing draws; None draws fresh entropy; taken modulo 2**53 so that the
+            model file's JSON holds it exactly, default None.
 
     Data: src (B, S) ids padded with pad_id; tgt (B, T) ids WITHOUT the start token, ending with end_id, padded with
     pad_id. Lengths default to the count of non-pad tokens.
@@ -73,7 +79,8 @@ class Seq2Seq(Module):
     def __init__(self, src_vocab: int, tgt_vocab: int, embed_size: int = 64, hidden_size: int = 128, *,
                  cell: str = "lstm", encoder_layers: int = 1, bidirectional_encoder: bool = True,
                  attention: str | None = "bahdanau", input_feeding: bool = True, pad_id: int = 0, start_id: int = 1,
-                 end_id: int = 2, attention_units: int | None = None, dtype="float32", seed=None) -> None:
+                 end_id: int = 2, attention_units: int | None = None, dtype: str = "float32",
+                 seed: int | None = None) -> None:
         self.src_vocab = positive_int("src_vocab", src_vocab)
         self.tgt_vocab = positive_int("tgt_vocab", tgt_vocab)
         self.embed_size = positive_int("embed_size", embed_size)

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cells/activations.hpp"
 #include "cpu/gemm.hpp"
 #include "random.hpp"
 
@@ -152,7 +153,8 @@ void Attention<S>::forward(S* context, S* weights, const S* query, const S* keys
             if (additive()) {  // e_s = v . tanh(qp + proj_s)
                 const S* ps = proj + (std::size_t(b) * Sn + s) * U_;
                 const S* qn = qp.data() + std::size_t(n) * U_;
-                for (int u = 0; u < U_; ++u) e += v[u] * std::tanh(qn[u] + ps[u]);
+#pragma omp simd reduction(+ : e)
+                for (int u = 0; u < U_; ++u) e += v[u] * detail::tanh_(qn[u] + ps[u]);
             } else {  // e_s = q . k_s, or q . (W k_s)
                 const S* ks = kind_ == AttentionKind::LuongDot ? kb + std::size_t(s) * K_
                                                                : proj + (std::size_t(b) * Sn + s) * Q_;
@@ -220,11 +222,13 @@ void Attention<S>::backward(S* dquery, S* dkeys, S* dproj, const S* dcontext, co
             for (int s = 0; s < len; ++s) {
                 const S* ps = proj + (std::size_t(b) * Sn + s) * U_;
                 S* dps = dproj + (std::size_t(b) * Sn + s) * U_;
+                const S des = de[s];
+#pragma omp simd
                 for (int u = 0; u < U_; ++u) {
-                    const S t = std::tanh(qn[u] + ps[u]);
-                    const S g = de[s] * v[u] * (S(1) - t * t);
+                    const S t = detail::tanh_(qn[u] + ps[u]);
+                    const S g = des * v[u] * (S(1) - t * t);
                     Gn[u] += g;
-                    DVn[u] += de[s] * t;
+                    DVn[u] += des * t;
                     dps[u] += g;
                 }
             }

@@ -44,8 +44,14 @@ void dense_forward(S* y, const S* x, const S* W, const S* b, int N, int I, int O
         switch (act) {
             case Activation::None: break;
             case Activation::ReLU: for (int o = 0; o < O; ++o) row[o] = std::max(row[o], S(0)); break;
-            case Activation::Tanh: for (int o = 0; o < O; ++o) row[o] = std::tanh(row[o]); break;
-            case Activation::Sigmoid: for (int o = 0; o < O; ++o) row[o] = detail::sigmoid(row[o]); break;
+            case Activation::Tanh:  // the cells' vectorised tanh (float; libm for double)
+#pragma omp simd
+                for (int o = 0; o < O; ++o) row[o] = detail::tanh_(row[o]);
+                break;
+            case Activation::Sigmoid:
+#pragma omp simd
+                for (int o = 0; o < O; ++o) row[o] = detail::sigmoid(row[o]);
+                break;
             case Activation::Softmax: {  // softmax(z) = exp(z - max z) / Σ exp(z - max z)
                 const S top = *std::max_element(row, row + O);
                 S sum = 0;
