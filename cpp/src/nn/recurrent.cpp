@@ -218,7 +218,7 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
     const detail::CellOptions opt = cell.configure(config_);
     const int stride = opt.saved * H;
     const double zoneout_p[2] = {config_.zoneout, NS > 1 ? config_.zoneout_cell : 0.0};  // h, c
-    const std::size_t TB = std::size_t(T) * B, BH = std::size_t(B) * H, out_cols = std::size_t(output_size());
+    const std::size_t TB = std::size_t(T) * B, out_cols = std::size_t(output_size());
     std::size_t SB[kMaxStates] = {};  // per state: [B, width]
     for (int q = 0; q < NS; ++q) SB[q] = std::size_t(B) * state_size(q);
     const bool proj = config_.proj_size > 0;
