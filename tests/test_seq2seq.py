@@ -287,3 +287,115 @@ def test_learns_addition_with_attention():
         pred = model.predict(src[20000:], method=method, beam_width=width)
         exact = np.mean([tasks.decode(p) == a for p, a in zip(pred, answers[20000:])])
         assert exact >= 0.93, (method, exact)
+
+
+# --- sequence regression: values instead of token ids on either side ------------------------------------------
+
+def regression_batch(rng, src_values, tgt_values, B=3, S=5, T=4, F_src=2, F_tgt=3):
+    src, tgt, sl, tl = batch(rng, B, S, T)
+    if src_values:
+        src = rng.standard_normal((B, S, F_src))
+    if tgt_values:
+        tgt = rng.standard_normal((B, T, F_tgt))
+    return src, tgt, sl, tl
+
+
+REGRESSION = [
+    dict(src_values=True, tgt_values=False, attention="bahdanau", cell="lstm"),
+    dict(src_values=False, tgt_values=True, attention="luong_general", cell="gru"),
+    dict(src_values=True, tgt_values=True, attention="bahdanau", cell="lstm"),
+    dict(src_values=True, tgt_values=True, attention=None, cell="gru"),
+]
+
+
+def regression_model(src_values, tgt_values, attention, cell, dtype="float64", seed=3):
+    return rk.Seq2Seq(None if src_values else 7, None if tgt_values else 6, embed_size=3, hidden_size=4, cell=cell,
+                      attention=attention, src_features=2 if src_values else None,
+                      tgt_features=3 if tgt_values else None, dtype=dtype, seed=seed)
+
+
+@pytest.mark.parametrize("config", REGRESSION, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_regression_gradients_match_finite_differences(config, rng):
+    model = regression_model(**config)
+    src, tgt, sl, tl = regression_batch(rng, config["src_values"], config["tgt_values"])
+
+    def loss():
+        return model.train_batch(src, tgt, sl, tl, backward=False)[0]
+
+    model.zero_grad()
+    value, steps, _ = model.train_batch(src, tgt, sl, tl)
+    assert steps == tl.sum() and np.isclose(value, loss(), rtol=1e-12)
+    assert ("src_embedding.weight" in model.parameters()) != config["src_values"]
+    assert ("tgt_embedding.weight" in model.parameters()) != config["tgt_values"]
+    h = 1e-6
+    for name, p in model.parameters().items():
+        flat, g = p.reshape(-1), model.grads[name].reshape(-1)
+        for i in range(0, flat.size, max(1, flat.size // 25)):
+            old = flat[i]
+            flat[i] = old + h
+            up = loss()
+            flat[i] = old - h
+            down = loss()
+            flat[i] = old
+            fd = (up - down) / (2 * h)
+            assert abs(fd - g[i]) < 1e-7 + 1e-6 * abs(fd), f"{name}[{i}]: backward {g[i]:.9g}, differences {fd:.9g}"
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong_concat", None])
+def test_generation_is_the_model_fed_its_own_outputs(attention, rng):
+    """predict on a continuous target feeds each output back as the next input: its squared error against a target
+    equals the training loss with teacher_forcing=0 (which feeds the same outputs), with full lengths."""
+    model = rk.Seq2Seq(None, None, 3, 5, attention=attention, src_features=2, tgt_features=3, dtype="float64",
+                       seed=4)
+    src, tgt = rng.standard_normal((4, 6, 2)), rng.standard_normal((4, 5, 3))
+    out = model.predict(src, max_length=5)
+    assert out.shape == (4, 5, 3)
+    loss = model.train_batch(src, tgt, teacher_forcing=0.0, backward=False)[0]
+    assert np.isclose(loss, np.mean((out - tgt) ** 2), rtol=1e-12)
+    assert model.train_batch(src, tgt, backward=False)[0] != loss  # teacher forcing feeds the gold values instead
+
+
+def test_regression_save_load_and_cpp(tmp_path, rng):
+    model = rk.Seq2Seq(None, None, 3, 6, src_features=2, tgt_features=1, attention="luong_general",
+                       bidirectional_encoder=True, seed=2)
+    src = rng.standard_normal((3, 7, 2)).astype(np.float32)
+    lengths = np.array([7, 3, 5])
+    out, att = model.predict(src, lengths, max_length=4, return_attention=True)
+    assert [a.shape for a in att] == [(4, 7), (4, 3), (4, 5)]
+    np.testing.assert_allclose([a.sum(1) for a in att], np.ones((3, 4)), rtol=1e-5)
+    model.save(tmp_path / "r.safetensors")
+    again = rk.load(tmp_path / "r.safetensors")
+    np.testing.assert_array_equal(again.predict(src, lengths, max_length=4), out)
+    core = rk._core.Seq2Seq32.load(str(tmp_path / "r.safetensors"))
+    np.testing.assert_array_equal(core.generate(src, lengths.astype(np.int32), 4, False)[0], out)
+    with pytest.raises(ValueError, match="max_length"):
+        model.predict(src)
+    with pytest.raises(ValueError, match="method"):
+        model.predict(src, method="beam", beam_width=2, max_length=3)
+    with pytest.raises(TypeError, match="src"):
+        model.predict(src.astype(np.int64), max_length=3)
+    with pytest.raises(ValueError, match="src_vocab, src_features"):
+        rk.Seq2Seq(5, None, src_features=2, tgt_features=1)
+
+
+def test_learns_a_nonlinear_sequence_map():
+    """Sequence regression: the target is the source signal reversed through |x| (y_t = |x_{S-1-t}|): attention must
+    learn the alignment, the decoder the nonlinearity. Trained with teacher_forcing=0 (the decoder always sees its
+    own previous output, as when it generates). Baselines fitted on the same data: a linear least-squares map from
+    the whole source window to the whole target, and the mean. Seed 1 reached MSE 0.003 against 0.37 (linear);
+    the test asserts 20x below both."""
+    rng = np.random.default_rng(0)
+    n, S = 3000, 8
+    src = rng.standard_normal((n, S, 1)).astype(np.float32)
+    tgt = np.ascontiguousarray(np.abs(src[:, ::-1]))
+    model = rk.Seq2Seq(None, None, 8, 32, src_features=1, tgt_features=1, seed=1)
+    opt = rk.optim.Adam(model, lr=5e-3)
+    model.fit(src[:2500], tgt[:2500], epochs=25, batch_size=64, optimizer=opt, verbose=0, seed=0, teacher_forcing=0.0,
+              callbacks=[rk.optim.CosineAnnealingLR(opt, T_max=25)])
+    pred = model.predict(src[2500:], max_length=S)
+    mse = float(np.mean((pred - tgt[2500:]) ** 2))
+    X = np.c_[src[:2500, :, 0], np.ones(2500)]
+    W, *_ = np.linalg.lstsq(X, tgt[:2500, :, 0], rcond=None)
+    linear = float(np.mean((np.c_[src[2500:, :, 0], np.ones(500)] @ W - tgt[2500:, :, 0]) ** 2))
+    mean = float(np.mean((tgt[:2500].mean() - tgt[2500:]) ** 2))
+    assert mse < 0.05 * min(linear, mean), (mse, linear, mean)

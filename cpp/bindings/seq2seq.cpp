@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -134,6 +135,47 @@ void bind_attention(py::module_& m, const char* name) {
              py::arg("weights"), py::arg("lengths") = py::none());
 }
 
+// One side of a batch from Python: int64 ids [B, L] or values [B, L, features] (the model's config says which).
+template <class S>
+struct Side {
+    std::optional<Tokens> tokens;
+    std::optional<Array<S>> values;
+    py::ssize_t B = 0, L = 0;
+};
+
+template <class S>
+Side<S> side(const py::array& a, const char* name, int features) {
+    Side<S> out;
+    if (features > 0) {
+        out.values = Array<S>::ensure(a);
+        if (!out.values) throw py::type_error(std::string(name) + ": expected an array of values");
+        require(out.values->ndim() == 3 && out.values->shape(0) >= 1 && out.values->shape(1) >= 1 &&
+                    out.values->shape(2) == features,
+                std::string(name) + ": expected shape (B, length, " + std::to_string(features) + ")", *out.values);
+        out.B = out.values->shape(0);
+        out.L = out.values->shape(1);
+    } else {
+        out.tokens = Tokens::ensure(a);
+        if (!out.tokens) throw py::type_error(std::string(name) + ": expected an array of token ids");
+        require(out.tokens->ndim() == 2 && out.tokens->shape(0) >= 1 && out.tokens->shape(1) >= 1,
+                std::string(name) + ": expected shape (B, length)", *out.tokens);
+        out.B = out.tokens->shape(0);
+        out.L = out.tokens->shape(1);
+    }
+    return out;
+}
+
+template <class S>
+rnnkit::Seq2SeqBatch<S> source_batch(const Side<S>& src, const std::optional<Ints>& src_lengths) {
+    rnnkit::Seq2SeqBatch<S> batch;
+    batch.B = int(src.B);
+    batch.Sn = int(src.L);
+    batch.src_tokens = src.tokens ? src.tokens->data() : nullptr;
+    batch.src_values = src.values ? src.values->data() : nullptr;
+    batch.src_lengths = lengths_ptr<S>(src_lengths, src.B, "src_lengths");
+    return batch;
+}
+
 template <class S>
 void bind_seq2seq(py::module_& m, const char* name) {
     using M = Seq2SeqBox<S>;
@@ -172,20 +214,23 @@ void bind_seq2seq(py::module_& m, const char* name) {
         // train_batch(src [B, S], src_lengths, tgt [B, T], tgt_lengths, teacher_forcing, label_smoothing, backward)
         //   -> (mean loss, tokens, correct)
         .def("train_batch",
-             [](M& self, Tokens src, std::optional<Ints> src_lengths, Tokens tgt, std::optional<Ints> tgt_lengths,
-                double teacher_forcing, double label_smoothing, bool backward) {
-                 require(src.ndim() == 2 && src.shape(0) >= 1 && src.shape(1) >= 1, "src: expected shape (B, S)", src);
-                 const py::ssize_t B = src.shape(0);
-                 require(tgt.ndim() == 2 && tgt.shape(0) == B && tgt.shape(1) >= 1,
-                         "tgt: expected shape (" + std::to_string(B) + ", T)", tgt);
-                 const int* sl = lengths_ptr<S>(src_lengths, B, "src_lengths");
-                 const int* tl = lengths_ptr<S>(tgt_lengths, B, "tgt_lengths");
+             [](M& self, py::array src_in, std::optional<Ints> src_lengths, py::array tgt_in,
+                std::optional<Ints> tgt_lengths, double teacher_forcing, double label_smoothing, bool backward) {
+                 const auto& c = self.net.config();
+                 const Side<S> src = side<S>(src_in, "src", c.src_features), tgt = side<S>(tgt_in, "tgt", c.tgt_features);
+                 if (tgt.B != src.B)
+                     throw py::value_error("tgt: expected " + std::to_string(src.B) + " sequences (as src), got " +
+                                           std::to_string(tgt.B));
+                 rnnkit::Seq2SeqBatch<S> batch = source_batch<S>(src, src_lengths);
+                 batch.T = int(tgt.L);
+                 batch.tgt_tokens = tgt.tokens ? tgt.tokens->data() : nullptr;
+                 batch.tgt_values = tgt.values ? tgt.values->data() : nullptr;
+                 batch.tgt_lengths = lengths_ptr<S>(tgt_lengths, src.B, "tgt_lengths");
                  rnnkit::BatchLoss r;
                  {
                      py::gil_scoped_release release;
                      std::lock_guard<std::mutex> lock(self.mutex);
-                     r = self.net.train_batch(src.data(), sl, int(src.shape(1)), tgt.data(), tl, int(tgt.shape(1)),
-                                              int(B), teacher_forcing, label_smoothing, backward);
+                     r = self.net.train(batch, teacher_forcing, label_smoothing, backward);
                  }
                  return py::make_tuple(r.loss, r.tokens, r.correct);
              },
@@ -194,17 +239,16 @@ void bind_seq2seq(py::module_& m, const char* name) {
         // decode(src, src_lengths, beam_width, greedy, max_length, length_penalty, keep_attention)
         //   -> (tokens: list of lists, scores, attention: list of (steps, S) arrays or None, ended)
         .def("decode",
-             [](M& self, Tokens src, std::optional<Ints> src_lengths, int beam_width, bool greedy, int max_length,
+             [](M& self, py::array src_in, std::optional<Ints> src_lengths, int beam_width, bool greedy, int max_length,
                 double length_penalty, bool keep_attention) {
-                 require(src.ndim() == 2 && src.shape(0) >= 1 && src.shape(1) >= 1, "src: expected shape (B, S)", src);
-                 const py::ssize_t B = src.shape(0), Sn = src.shape(1);
-                 const int* sl = lengths_ptr<S>(src_lengths, B, "src_lengths");
+                 const Side<S> src = side<S>(src_in, "src", self.net.config().src_features);
+                 const py::ssize_t B = src.B, Sn = src.L;
+                 const rnnkit::Seq2SeqBatch<S> batch = source_batch<S>(src, src_lengths);
                  rnnkit::Decoded<S> d;
                  {
                      py::gil_scoped_release release;
                      std::lock_guard<std::mutex> lock(self.mutex);
-                     d = self.net.decode(src.data(), sl, int(Sn), int(B), beam_width, greedy, max_length,
-                                         length_penalty, keep_attention);
+                     d = self.net.decode(batch, beam_width, greedy, max_length, length_penalty, keep_attention);
                  }
                  py::list attention;
                  for (py::ssize_t b = 0; keep_attention && b < B; ++b) {
@@ -218,7 +262,24 @@ void bind_seq2seq(py::module_& m, const char* name) {
                                        py::cast(d.ended));
              },
              py::arg("src"), py::arg("src_lengths"), py::arg("beam_width") = 1, py::arg("greedy") = true,
-             py::arg("max_length") = 50, py::arg("length_penalty") = 0.0, py::arg("keep_attention") = false);
+             py::arg("max_length") = 50, py::arg("length_penalty") = 0.0, py::arg("keep_attention") = false)
+        // generate(src, src_lengths, steps, keep_attention) -> (values [B, steps, tgt_features], attention or None)
+        .def("generate",
+             [](M& self, py::array src_in, std::optional<Ints> src_lengths, int steps, bool keep_attention) {
+                 const Side<S> src = side<S>(src_in, "src", self.net.config().src_features);
+                 const rnnkit::Seq2SeqBatch<S> batch = source_batch<S>(src, src_lengths);
+                 if (steps < 0) throw py::value_error("steps: expected a non-negative integer");
+                 Array<S> out({src.B, py::ssize_t(steps), py::ssize_t(std::max(self.net.config().tgt_features, 1))});
+                 std::optional<Array<S>> att;
+                 if (keep_attention) att.emplace(std::vector<py::ssize_t>{src.B, py::ssize_t(steps), src.L});
+                 {
+                     py::gil_scoped_release release;
+                     std::lock_guard<std::mutex> lock(self.mutex);
+                     self.net.generate(out.mutable_data(), att ? att->mutable_data() : nullptr, batch, steps);
+                 }
+                 return py::make_tuple(out, att ? py::object(*att) : py::object(py::none()));
+             },
+             py::arg("src"), py::arg("src_lengths"), py::arg("steps"), py::arg("keep_attention") = false);
 }
 
 }  // namespace

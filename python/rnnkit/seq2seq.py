@@ -21,7 +21,7 @@ import numpy as np
 from . import io as _io
 from . import optim as _optim
 from ._backend import core as _core
-from ._checks import as_dtype, flag, lengths_array, positive_int, seed_value, shape_str, untorch
+from ._checks import as_dtype, flag, float_array, lengths_array, positive_int, seed_value, shape_str, untorch
 from .attention import ATTENTION_KINDS
 from .model import _progress, clip_grad_norm
 from .module import Module, load_into
@@ -49,8 +49,8 @@ class Seq2Seq(Module):
     """An attentive encoder-decoder over token ids.
 
     Args:
-        src_vocab: source vocabulary size.
-        tgt_vocab: target vocabulary size.
+        src_vocab: source vocabulary size, or None for a source of values (src_features).
+        tgt_vocab: target vocabulary size, or None for a target of values (tgt_features).
         embed_size: embedding features (source and target), default 64.
         hidden_size: the encoder's features per direction (a bidirectional encoder outputs 2 * hidden_size) and the
             decoder's size, default 128.
@@ -66,6 +66,11 @@ class Seq2Seq(Module):
         end_id: ends a target sequence, default 2.
         attention_units: the additive scores' hidden size (bahdanau, luong_concat); None means hidden_size,
             default None.
+        src_features: with src_vocab=None, the source is (B, S, src_features) values fed to the encoder as they are
+            (sequence regression), default None.
+        tgt_features: with tgt_vocab=None, the target is (B, T, tgt_features) values: the decoder's input is the
+            previous value (zeros first), the loss is the mean squared error over valid steps, and predict
+            generates max_length steps, default None.
         dtype: "float32" or "float64", default 'float32'.
         seed: initialisation and teacher-forcing draws; None draws fresh entropy; taken modulo 2**53 so that the
             model file's JSON holds it exactly, default None.
@@ -76,13 +81,19 @@ class Seq2Seq(Module):
 
     is_model = True  # a whole model: saved as {"class": "Seq2Seq", "config": ...} (rnnkit.io)
 
-    def __init__(self, src_vocab: int, tgt_vocab: int, embed_size: int = 64, hidden_size: int = 128, *,
+    def __init__(self, src_vocab: int | None, tgt_vocab: int | None, embed_size: int = 64, hidden_size: int = 128, *,
                  cell: str = "lstm", encoder_layers: int = 1, bidirectional_encoder: bool = True,
                  attention: str | None = "bahdanau", input_feeding: bool = True, pad_id: int = 0, start_id: int = 1,
-                 end_id: int = 2, attention_units: int | None = None, dtype: str = "float32",
-                 seed: int | None = None) -> None:
-        self.src_vocab = positive_int("src_vocab", src_vocab)
-        self.tgt_vocab = positive_int("tgt_vocab", tgt_vocab)
+                 end_id: int = 2, attention_units: int | None = None, src_features: int | None = None,
+                 tgt_features: int | None = None, dtype: str = "float32", seed: int | None = None) -> None:
+        for side, vocab, features in (("src", src_vocab, src_features), ("tgt", tgt_vocab, tgt_features)):
+            if (vocab is None) == (features is None):
+                raise ValueError(f"{side}_vocab, {side}_features: expected exactly one of them (token ids or values), "
+                                 f"got {side}_vocab={vocab!r}, {side}_features={features!r}")
+        self.src_vocab = None if src_vocab is None else positive_int("src_vocab", src_vocab)
+        self.tgt_vocab = None if tgt_vocab is None else positive_int("tgt_vocab", tgt_vocab)
+        self.src_features = None if src_features is None else positive_int("src_features", src_features)
+        self.tgt_features = None if tgt_features is None else positive_int("tgt_features", tgt_features)
         self.embed_size = positive_int("embed_size", embed_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         if cell not in ("lstm", "gru"):
@@ -99,12 +110,14 @@ class Seq2Seq(Module):
         self.input_feeding = flag("input_feeding", input_feeding)
         ids = {}
         for name, value in (("pad_id", pad_id), ("start_id", start_id), ("end_id", end_id)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < self.tgt_vocab:
-                raise ValueError(f"{name}: expected a token id in 0..{self.tgt_vocab - 1}, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0 or (
+                    self.tgt_vocab is not None and value >= self.tgt_vocab):
+                limit = f"0..{self.tgt_vocab - 1}" if self.tgt_vocab is not None else ">= 0"
+                raise ValueError(f"{name}: expected a token id in {limit}, got {value!r}")
             ids[name] = int(value)
-        if len(set(ids.values())) != 3:
+        if self.tgt_vocab is not None and len(set(ids.values())) != 3:
             raise ValueError(f"pad_id, start_id, end_id: expected three different ids, got {list(ids.values())}")
-        if ids["pad_id"] >= self.src_vocab:
+        if self.src_vocab is not None and ids["pad_id"] >= self.src_vocab:
             raise ValueError(f"pad_id: expected an id below src_vocab ({self.src_vocab}), got {ids['pad_id']}")
         self.pad_id, self.start_id, self.end_id = ids["pad_id"], ids["start_id"], ids["end_id"]
         if attention_units is not None:
@@ -150,7 +163,8 @@ class Seq2Seq(Module):
                 "bidirectional_encoder": self.bidirectional_encoder, "attention": self.attention,
                 "attention_units": self.attention_units, "input_feeding": self.input_feeding,
                 "pad_id": self.pad_id, "start_id": self.start_id, "end_id": self.end_id,
-                "dtype": self.dtype.name, "seed": self.seed}
+                "src_features": self.src_features, "tgt_features": self.tgt_features, "dtype": self.dtype.name,
+                "seed": self.seed}
 
     @property
     def rng_state(self) -> int:
@@ -172,6 +186,8 @@ class Seq2Seq(Module):
 
     # --- data ---------------------------------------------------------------------------------------------
     def _lengths(self, name, tokens, lengths):
+        if lengths is None and tokens.ndim == 3:  # values: every step is valid
+            return np.full(tokens.shape[0], tokens.shape[1], np.int32)
         if lengths is None:
             counts = (tokens != self.pad_id).sum(axis=1)
             if counts.min() < 1:
@@ -179,9 +195,20 @@ class Seq2Seq(Module):
             return counts.astype(np.int32)
         return lengths_array(lengths, tokens.shape[0], tokens.shape[1], minimum=1, name=name)
 
+    def _side(self, name, value, vocab, features):
+        if vocab is not None:
+            return _token_array(name, value, vocab)
+        arr = float_array(name, value, self.dtype, shape=(None, None, features))
+        if arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ValueError(f"{name}: expected shape (B, length, {features}) with B, length >= 1, got "
+                             f"{shape_str(arr.shape)}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}: expected finite values")
+        return arr
+
     def _pairs(self, src, tgt, src_lengths, tgt_lengths):
-        src = _token_array("src", src, self.src_vocab)
-        tgt = _token_array("tgt", tgt, self.tgt_vocab)
+        src = self._side("src", src, self.src_vocab, self.src_features)
+        tgt = self._side("tgt", tgt, self.tgt_vocab, self.tgt_features)
         if tgt.shape[0] != src.shape[0]:
             raise ValueError(f"tgt: expected {src.shape[0]} sequences (as src), got shape {shape_str(tgt.shape)}")
         return (src, tgt, self._lengths("src_lengths", src, src_lengths),
@@ -201,7 +228,8 @@ class Seq2Seq(Module):
             validation_data=None, teacher_forcing=1.0, clip_norm=None, callbacks=None, verbose=1, *,
             label_smoothing=0.0, shuffle=True, seed=None):
         """Train on (src, tgt) pairs; returns {'loss': [...], 'accuracy': [...]} (+ 'val_loss', 'val_accuracy'):
-        mean cross-entropy and argmax accuracy per target token.
+        mean cross-entropy and argmax accuracy per target token (continuous targets: the mean squared error, no
+        accuracy).
 
         optimizer: an Optimizer or a name (default Adam). validation_data: (src, tgt) or (src, tgt, src_lengths,
         tgt_lengths). teacher_forcing: the probability of feeding the gold previous token (else the model's
@@ -228,9 +256,10 @@ class Seq2Seq(Module):
                 cb.set_model(self)
         rng = np.random.default_rng(seed)
         n = src.shape[0]
-        history = {"loss": [], "accuracy": []}
+        tokens_out = self.tgt_vocab is not None
+        history = {"loss": [], "accuracy": []} if tokens_out else {"loss": []}
         if validation_data is not None:
-            history.update(val_loss=[], val_accuracy=[])
+            history.update({"val_loss": [], "val_accuracy": []} if tokens_out else {"val_loss": []})
         progress = _progress(verbose, epochs, n)
         try:
             for epoch in range(epochs):
@@ -255,9 +284,13 @@ class Seq2Seq(Module):
                     correct += right
                     seen += len(idx)
                     progress.update(len(idx), epoch, total / tokens, None, seen / (time.perf_counter() - start))
-                logs = {"loss": total / tokens, "accuracy": correct / tokens}
+                logs = {"loss": total / tokens}
+                if tokens_out:
+                    logs["accuracy"] = correct / tokens
                 if validation_data is not None:
-                    logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data, batch_size=256)
+                    logs["val_loss"], val_accuracy = self._evaluate(*validation_data, batch_size=256)
+                    if tokens_out:
+                        logs["val_accuracy"] = val_accuracy
                 for key, value in logs.items():
                     history[key].append(value)
                 progress.update(0, epoch, logs["loss"], logs.get("val_loss"), seen / (time.perf_counter() - start))
@@ -301,9 +334,13 @@ class Seq2Seq(Module):
         length_penalty: GNMT's alpha: scores are Σ log p / ((5 + n) / 6)^alpha, n counting the end token.
         return_scores / return_attention add the scores (one float per sentence) and the attention weights (one
         (output steps, source length) array per sentence; the end token's step included when it was emitted).
+        A model with continuous targets returns (B, max_length, tgt_features) values instead (greedy, each step fed
+        the previous output; max_length required), and with return_attention also the weights.
         """
-        src = _token_array("src", src, self.src_vocab)
+        src = self._side("src", src, self.src_vocab, self.src_features)
         sl = self._lengths("src_lengths", src, src_lengths)
+        if self.tgt_features is not None:
+            return self._generate(src, sl, method, beam_width, max_length, return_attention, batch_size)
         if method not in ("greedy", "beam"):
             raise ValueError(f"method: expected 'greedy' or 'beam', got {method!r}")
         beam_width = positive_int("beam_width", beam_width)
@@ -334,6 +371,26 @@ class Seq2Seq(Module):
         if return_attention:
             out.append(attention)
         return seqs if len(out) == 1 else tuple(out)
+
+
+    def _generate(self, src, sl, method, beam_width, max_length, return_attention, batch_size):
+        if method != "greedy" or beam_width != 1:
+            raise ValueError(f"method: a model with continuous targets generates greedily (each step fed the previous "
+                             f"output); got method={method!r}, beam_width={beam_width}")
+        if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 1:
+            raise ValueError(f"max_length: a model with continuous targets needs the number of steps to generate (a "
+                             f"positive integer), got {max_length!r}")
+        outs, attention = [], []
+        for lo in range(0, src.shape[0], positive_int("batch_size", batch_size)):
+            sel = slice(lo, lo + batch_size)
+            S = int(sl[sel].max())
+            values, att = self._core.generate(np.ascontiguousarray(src[sel, :S]), sl[sel], int(max_length),
+                                              bool(return_attention))
+            outs.append(values)
+            if return_attention:
+                attention.extend(a[:, :n] for a, n in zip(att, sl[sel]))
+        values = np.concatenate(outs)
+        return (values, attention) if return_attention else values
 
 
 def _ratio(name, value) -> float:

@@ -43,6 +43,13 @@ struct Seq2SeqConfig {
     bool input_feeding = true;
     std::int64_t pad_id = 0, start_id = 1, end_id = 2;
     std::uint64_t seed = 0;
+    // Sequence regression: continuous features instead of token ids (0: tokens). src_features > 0: the source is
+    // [B, S, src_features] values fed to the encoder directly (no src_embedding; src_vocab 0). tgt_features > 0:
+    // the target is [B, T, tgt_features] values, the decoder's input is the previous step's value (zeros first),
+    // output.weight is [tgt_features, H] and the loss the mean squared error over the valid steps (no
+    // tgt_embedding; tgt_vocab 0; pad/start/end ids unused there).
+    int src_features = 0;
+    int tgt_features = 0;
 };
 
 // Throws std::invalid_argument naming the offending field.
@@ -64,6 +71,19 @@ struct Decoded {
     std::vector<double> scores;
     std::vector<std::vector<S>> attention;
     std::vector<int> ended;  // 1 when the sentence emitted end_id, 0 when max_length cut it
+};
+
+// One batch: token ids or values on each side, as the config says. src: [B, S] ids or [B, S, src_features];
+// tgt: [B, T] ids or [B, T, tgt_features] (nullptr for decoding); lengths: [B] in 1..S / 1..T or nullptr (all).
+template <class S>
+struct Seq2SeqBatch {
+    int B = 0, Sn = 0, T = 0;
+    const std::int64_t* src_tokens = nullptr;
+    const S* src_values = nullptr;
+    const int* src_lengths = nullptr;
+    const std::int64_t* tgt_tokens = nullptr;
+    const S* tgt_values = nullptr;
+    const int* tgt_lengths = nullptr;
 };
 
 template <class S>
@@ -99,6 +119,10 @@ public:
     BatchLoss train_batch(const std::int64_t* src, const int* src_lengths, int Sn, const std::int64_t* tgt,
                           const int* tgt_lengths, int T, int B, double teacher_forcing, double label_smoothing,
                           bool backward);
+    // The same for any batch (values on either side). With continuous targets the loss is the mean squared error
+    // over the valid (step, feature) entries, `tokens` counts the valid steps and `correct` is 0; label_smoothing
+    // must be 0 and teacher forcing feeds the gold previous value or the model's previous output.
+    BatchLoss train(const Seq2SeqBatch<S>& batch, double teacher_forcing, double label_smoothing, bool backward);
 
     // Greedy (beam_width 1 and greedy=true) or beam search over B sentences: at most max_length output tokens
     // (without the end token); pad_id and start_id are never emitted. Beam search keeps beam_width live
@@ -107,6 +131,12 @@ public:
     // cut), and returns the best by length-penalised score.
     Decoded<S> decode(const std::int64_t* src, const int* src_lengths, int Sn, int B, int beam_width, bool greedy,
                       int max_length, double length_penalty, bool keep_attention);
+    // The same from a batch's source (ids or values; the target side must be tokens).
+    Decoded<S> decode(const Seq2SeqBatch<S>& source, int beam_width, bool greedy, int max_length,
+                      double length_penalty, bool keep_attention);
+    // Continuous targets: `steps` output vectors per sentence, each step fed the previous output (zeros first).
+    // out: [B, steps, tgt_features]; attention: [B, steps, S] or nullptr.
+    void generate(S* out, S* attention, const Seq2SeqBatch<S>& source, int steps);
 
     std::uint64_t rng_counter() const;
     void set_rng_counter(std::uint64_t counter);

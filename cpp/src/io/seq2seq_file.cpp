@@ -16,7 +16,12 @@ std::string Seq2Seq<S>::config_json() const {
     const Seq2SeqConfig& c = config();
     json::Writer w;
     w.begin_object();
-    w.key("src_vocab").value(c.src_vocab).key("tgt_vocab").value(c.tgt_vocab);
+    w.key("src_vocab");
+    if (c.src_features) w.null();
+    else w.value(c.src_vocab);
+    w.key("tgt_vocab");
+    if (c.tgt_features) w.null();
+    else w.value(c.tgt_vocab);
     w.key("embed_size").value(c.embed_size).key("hidden_size").value(c.hidden_size);
     w.key("cell").value(c.cell == CellKind::GRU ? "gru" : "lstm");
     w.key("encoder_layers").value(c.encoder_layers).key("bidirectional_encoder").value(c.bidirectional_encoder);
@@ -29,6 +34,12 @@ std::string Seq2Seq<S>::config_json() const {
     w.key("input_feeding").value(c.input_feeding);
     w.key("pad_id").value(c.pad_id).key("start_id").value(c.start_id).key("end_id").value(c.end_id);
     w.key("seed").value(std::uint64_t(c.seed));
+    w.key("src_features");
+    if (c.src_features) w.value(c.src_features);
+    else w.null();
+    w.key("tgt_features");
+    if (c.tgt_features) w.value(c.tgt_features);
+    else w.null();
     w.key("dtype").value(sizeof(S) == 4 ? "float32" : "float64");
     w.end_object();
     return w.str();
@@ -43,8 +54,14 @@ Seq2SeqConfig Seq2Seq<S>::config_from_json(const std::string& text) {
     auto integer = [&](const char* key, std::int64_t lo, std::int64_t hi) {
         return root.at(key, w).as_int(w + "." + key, lo, hi);
     };
-    c.src_vocab = int(integer("src_vocab", 1, 1 << 30));
-    c.tgt_vocab = int(integer("tgt_vocab", 1, 1 << 30));
+    auto optional = [&](const char* key) -> int {  // null or absent: 0
+        const json::Value* v = root.find(key);
+        return v && !v->is_null() ? int(v->as_int(w + "." + key, 1, 1 << 30)) : 0;
+    };
+    c.src_vocab = optional("src_vocab");
+    c.tgt_vocab = optional("tgt_vocab");
+    c.src_features = optional("src_features");
+    c.tgt_features = optional("tgt_features");
     c.embed_size = int(integer("embed_size", 1, 1 << 20));
     c.hidden_size = int(integer("hidden_size", 1, 1 << 20));
     const std::string& cell = root.at("cell", w).as_string(w + ".cell");

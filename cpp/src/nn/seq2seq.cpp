@@ -23,8 +23,12 @@ void validate(const Seq2SeqConfig& c) {
     auto positive = [](const char* name, long v) {
         if (v < 1) throw std::invalid_argument(std::string(name) + ": expected a positive integer, got " + std::to_string(v));
     };
-    positive("src_vocab", c.src_vocab);
-    positive("tgt_vocab", c.tgt_vocab);
+    if (c.src_features < 0 || c.tgt_features < 0)
+        throw std::invalid_argument("src_features, tgt_features: expected 0 (token ids) or a positive count");
+    if (c.src_features == 0) positive("src_vocab", c.src_vocab);
+    else if (c.src_vocab != 0) throw std::invalid_argument("src_vocab: expected 0 (none) with src_features > 0");
+    if (c.tgt_features == 0) positive("tgt_vocab", c.tgt_vocab);
+    else if (c.tgt_vocab != 0) throw std::invalid_argument("tgt_vocab: expected 0 (none) with tgt_features > 0");
     positive("embed_size", c.embed_size);
     positive("hidden_size", c.hidden_size);
     positive("encoder_layers", c.encoder_layers);
@@ -37,11 +41,13 @@ void validate(const Seq2SeqConfig& c) {
             throw std::invalid_argument(std::string(name) + ": expected an id in 0.." + std::to_string(vocab - 1) + " (" +
                                         which + "), got " + std::to_string(id));
     };
-    token("pad_id", c.pad_id, c.src_vocab, "src_vocab");
-    token("pad_id", c.pad_id, c.tgt_vocab, "tgt_vocab");
-    token("start_id", c.start_id, c.tgt_vocab, "tgt_vocab");
-    token("end_id", c.end_id, c.tgt_vocab, "tgt_vocab");
-    if (c.pad_id == c.start_id || c.pad_id == c.end_id || c.start_id == c.end_id)
+    if (c.src_features == 0) token("pad_id", c.pad_id, c.src_vocab, "src_vocab");
+    if (c.tgt_features == 0) {
+        token("pad_id", c.pad_id, c.tgt_vocab, "tgt_vocab");
+        token("start_id", c.start_id, c.tgt_vocab, "tgt_vocab");
+        token("end_id", c.end_id, c.tgt_vocab, "tgt_vocab");
+    }
+    if (c.tgt_features == 0 && (c.pad_id == c.start_id || c.pad_id == c.end_id || c.start_id == c.end_id))
         throw std::invalid_argument("pad_id, start_id, end_id: expected three different ids, got " +
                                     std::to_string(c.pad_id) + ", " + std::to_string(c.start_id) + ", " +
                                     std::to_string(c.end_id));
@@ -55,7 +61,7 @@ namespace {
 LayerConfig encoder_config(const Seq2SeqConfig& c) {
     LayerConfig l;
     l.kind = c.cell;
-    l.input_size = c.embed_size;
+    l.input_size = c.src_features > 0 ? c.src_features : c.embed_size;
     l.hidden_size = c.hidden_size;
     l.num_layers = c.encoder_layers;
     l.bidirectional = c.bidirectional_encoder;
@@ -66,7 +72,7 @@ LayerConfig encoder_config(const Seq2SeqConfig& c) {
 LayerConfig decoder_config(const Seq2SeqConfig& c, int feed) {
     LayerConfig l;
     l.kind = c.cell;
-    l.input_size = c.embed_size + feed;
+    l.input_size = (c.tgt_features > 0 ? c.tgt_features : c.embed_size) + feed;
     l.hidden_size = c.hidden_size;
     l.cell = true;
     l.seed = mix(c.seed, 2);
@@ -104,17 +110,17 @@ Seq2Seq<S>::Impl::Impl(const Seq2SeqConfig& c)
         return e.offset;
     };
     const int E = c.embed_size, H = c.hidden_size;
-    L.src_emb = add("src_embedding.weight", {c.src_vocab, E});
+    if (!src_values()) L.src_emb = add("src_embedding.weight", {c.src_vocab, E});
     L.bridge_hw = add("bridge_h.weight", {H, K()});
     L.bridge_hb = add("bridge_h.bias", {H});
     if (NS() > 1) {
         L.bridge_cw = add("bridge_c.weight", {H, K()});
         L.bridge_cb = add("bridge_c.bias", {H});
     }
-    L.tgt_emb = add("tgt_embedding.weight", {c.tgt_vocab, E});
+    if (!tgt_values()) L.tgt_emb = add("tgt_embedding.weight", {c.tgt_vocab, E});
     if (c.attention) L.combine = add("combine.weight", {H, K() + H});
-    L.out_w = add("output.weight", {c.tgt_vocab, H});
-    L.out_b = add("output.bias", {c.tgt_vocab});
+    L.out_w = add("output.weight", {V(), H});
+    L.out_b = add("output.bias", {V()});
     params.assign(L.total, S(0));
     grads.assign(L.total, S(0));
 }
@@ -235,24 +241,28 @@ std::vector<int> checked_lengths(const char* name, const int* lengths, int B, in
 }  // namespace
 
 template <class S>
-typename Seq2Seq<S>::Impl::Encoded Seq2Seq<S>::Impl::encode(const std::int64_t* src, const int* src_lengths, int Sn,
-                                                            int B, bool training) {
+typename Seq2Seq<S>::Impl::Encoded Seq2Seq<S>::Impl::encode(const Seq2SeqBatch<S>& batch, bool training) {
+    const int B = batch.B, Sn = batch.Sn;
     if (B < 1 || Sn < 1)
-        throw std::invalid_argument("src: expected at least one sentence of at least one token, got shape (" +
+        throw std::invalid_argument("src: expected at least one sentence of at least one step, got shape (" +
                                     std::to_string(B) + ", " + std::to_string(Sn) + ")");
-    check_tokens("src", src, std::size_t(B) * Sn, config.src_vocab);
+    if (src_values() ? !batch.src_values : !batch.src_tokens)
+        throw std::invalid_argument(src_values() ? "src: this model takes values [B, S, src_features], not token ids"
+                                                 : "src: this model takes token ids [B, S], not values");
+    if (!src_values()) check_tokens("src", batch.src_tokens, std::size_t(B) * Sn, config.src_vocab);
     Encoded enc;
     enc.B = B;
     enc.Sn = Sn;
-    enc.lengths = checked_lengths("src_lengths", src_lengths, B, Sn);
-    const int E = this->E(), H = this->H(), D = this->D(), K = this->K(), L = config.encoder_layers;
-    // xs[s, b] = src_embedding[src[b, s]]
+    enc.lengths = checked_lengths("src_lengths", batch.src_lengths, B, Sn);
+    const int E = Ein(), H = this->H(), D = this->D(), K = this->K(), L = config.encoder_layers;
+    // xs[s, b] = src_embedding[src[b, s]], or the given values src[b, s, :]
     enc.xs.resize(std::size_t(Sn) * B * E);
-    const S* table = p(layout.src_emb);
     for (int s = 0; s < Sn; ++s)
-        for (int b = 0; b < B; ++b)
-            std::memcpy(enc.xs.data() + (std::size_t(s) * B + b) * E, table + std::size_t(src[std::size_t(b) * Sn + s]) * E,
-                        sizeof(S) * E);
+        for (int b = 0; b < B; ++b) {
+            const S* row = src_values() ? batch.src_values + (std::size_t(b) * Sn + s) * E
+                                        : p(layout.src_emb) + std::size_t(batch.src_tokens[std::size_t(b) * Sn + s]) * E;
+            std::memcpy(enc.xs.data() + (std::size_t(s) * B + b) * E, row, sizeof(S) * E);
+        }
     std::vector<S> ys(std::size_t(Sn) * B * K);
     std::vector<S> finals[2];
     S* fin[kMaxStates] = {};
@@ -289,13 +299,15 @@ typename Seq2Seq<S>::Impl::Encoded Seq2Seq<S>::Impl::encode(const std::int64_t* 
 }
 
 template <class S>
-void Seq2Seq<S>::Impl::infer_step(const Encoded& enc, const int* rows, int N, const std::int64_t* prev, const S* feed,
-                                  const S* h, const S* c, S* h_next, S* c_next, S* context, S* weights, S* o,
-                                  S* logp) {
-    const int E = this->E(), H = this->H(), K = this->K(), F = this->F(), V = this->V(), X = E + F;
+void Seq2Seq<S>::Impl::infer_step(const Encoded& enc, const int* rows, int N, const std::int64_t* prev,
+                                  const S* prev_values, const S* feed, const S* h, const S* c, S* h_next, S* c_next,
+                                  S* context, S* weights, S* o, S* logp) {
+    const int E = Ed(), H = this->H(), K = this->K(), F = this->F(), V = this->V(), X = E + F;
     std::vector<S> x(std::size_t(N) * X), u;
-    const S* table = p(layout.tgt_emb);
-    for (int n = 0; n < N; ++n) std::memcpy(x.data() + std::size_t(n) * X, table + std::size_t(prev[n]) * E, sizeof(S) * E);
+    for (int n = 0; n < N; ++n)
+        std::memcpy(x.data() + std::size_t(n) * X,
+                    tgt_values() ? prev_values + std::size_t(n) * E : p(layout.tgt_emb) + std::size_t(prev[n]) * E,
+                    sizeof(S) * E);
     if (bahdanau()) {
         attention->forward(context, weights, h, enc.keys.data(), enc.proj.data(), enc.lengths.data(), rows, N, enc.Sn);
         if (F)
@@ -319,9 +331,9 @@ void Seq2Seq<S>::Impl::infer_step(const Encoded& enc, const int* rows, int N, co
     } else {
         std::memcpy(o, h_next, sizeof(S) * std::size_t(N) * H);
     }
-    // log p = logits - logsumexp(logits)
+    // log p = logits - logsumexp(logits) (continuous targets: the outputs themselves)
     dense_forward<S>(logp, o, p(layout.out_w), p(layout.out_b), N, H, V, Activation::None);
-    for (int n = 0; n < N; ++n) {
+    for (int n = 0; n < N && !tgt_values(); ++n) {
         S* row = logp + std::size_t(n) * V;
         const S top = *std::max_element(row, row + V);
         double sum = 0;
@@ -335,22 +347,45 @@ template <class S>
 BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_lengths, int Sn, const std::int64_t* tgt,
                                   const int* tgt_lengths, int T, int B, double teacher_forcing,
                                   double label_smoothing, bool backward) {
+    Seq2SeqBatch<S> batch;
+    batch.B = B;
+    batch.Sn = Sn;
+    batch.T = T;
+    batch.src_tokens = src;
+    batch.src_lengths = src_lengths;
+    batch.tgt_tokens = tgt;
+    batch.tgt_lengths = tgt_lengths;
+    return train(batch, teacher_forcing, label_smoothing, backward);
+}
+
+template <class S>
+BatchLoss Seq2Seq<S>::train(const Seq2SeqBatch<S>& batch, double teacher_forcing, double label_smoothing,
+                            bool backward) {
     Impl& m = *impl_;
+    const int B = batch.B, Sn = batch.Sn, T = batch.T;
+    const std::int64_t* tgt = batch.tgt_tokens;
+    const S* tgt_v = batch.tgt_values;
+    const bool values = m.tgt_values();
+    if (values ? !tgt_v : !tgt)
+        throw std::invalid_argument(values ? "tgt: this model takes values [B, T, tgt_features], not token ids"
+                                           : "tgt: this model takes token ids [B, T], not values");
+    if (values && label_smoothing != 0.0)
+        throw std::invalid_argument("label_smoothing: a model with continuous targets has no classes to smooth over");
     if (!(teacher_forcing >= 0.0 && teacher_forcing <= 1.0))
         throw std::invalid_argument("teacher_forcing: expected a ratio in [0, 1], got " + std::to_string(teacher_forcing));
     if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
         throw std::invalid_argument("label_smoothing: expected a value in [0, 1), got " + std::to_string(label_smoothing));
     if (T < 1) throw std::invalid_argument("tgt: expected at least one target position");
-    check_tokens("tgt", tgt, std::size_t(B) * T, m.V());
-    const std::vector<int> tlen = checked_lengths("tgt_lengths", tgt_lengths, B, T);
+    if (!values) check_tokens("tgt", tgt, std::size_t(B) * T, m.V());
+    const std::vector<int> tlen = checked_lengths("tgt_lengths", batch.tgt_lengths, B, T);
     m.encoder.clear_tape();
     m.decoder.clear_tape();
     struct TapeGuard {  // an exception midway leaves no half-consumed records behind
         Impl& m;
         ~TapeGuard() { m.encoder.clear_tape(); m.decoder.clear_tape(); }
     } guard{m};
-    typename Impl::Encoded enc = m.encode(src, src_lengths, Sn, B, backward);
-    const int E = m.E(), H = m.H(), K = m.K(), F = m.F(), V = m.V(), X = E + F, NS = m.NS();
+    typename Impl::Encoded enc = m.encode(batch, backward);
+    const int E = m.Ed(), H = m.H(), K = m.K(), F = m.F(), V = m.V(), X = E + F, NS = m.NS();
     const std::size_t BH = std::size_t(B) * H;
     std::int64_t tokens = 0;
     for (int b = 0; b < B; ++b) tokens += tlen[b];
@@ -371,18 +406,25 @@ BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_length
     if (backward) dO.assign(std::size_t(T) * BH, S(0));
     std::vector<S> x(std::size_t(B) * X), u, logits(std::size_t(B) * V), dlogits(std::size_t(B) * V);
     std::vector<std::int64_t> pred(B, m.config.start_id);
+    std::vector<S> pred_v(values ? std::size_t(B) * V : 0, S(0));  // continuous: the previous step's outputs
     std::mt19937_64 engine(mix(m.config.seed ^ 0x7eac4e5ULL, ++m.counter));
-    const S* temb = m.p(m.layout.tgt_emb);
+    const S* temb = values ? nullptr : m.p(m.layout.tgt_emb);
     const S eps = S(label_smoothing);
     double total = 0;
     std::int64_t correct = 0;
     for (int t = 0; t < T; ++t) {
         std::int64_t* tk = tok.data() + std::size_t(t) * B;
         for (int b = 0; b < B; ++b) {
-            if (t == 0) tk[b] = m.config.start_id;
-            else if (teacher_forcing >= 1.0 || uniform01(engine) < teacher_forcing) tk[b] = tgt[std::size_t(b) * T + t - 1];
-            else tk[b] = pred[b];
-            std::memcpy(x.data() + std::size_t(b) * X, temb + std::size_t(tk[b]) * E, sizeof(S) * E);
+            const bool gold = t > 0 && (teacher_forcing >= 1.0 || uniform01(engine) < teacher_forcing);
+            S* xb = x.data() + std::size_t(b) * X;
+            if (values) {  // y_{t-1}: zeros first, then the gold value or the model's previous output
+                if (t == 0) std::fill(xb, xb + E, S(0));
+                else std::memcpy(xb, gold ? tgt_v + (std::size_t(b) * T + t - 1) * E : pred_v.data() + std::size_t(b) * E,
+                                 sizeof(S) * E);
+                continue;
+            }
+            tk[b] = t == 0 ? m.config.start_id : gold ? tgt[std::size_t(b) * T + t - 1] : pred[b];
+            std::memcpy(xb, temb + std::size_t(tk[b]) * E, sizeof(S) * E);
         }
         S* h_prev = hs.data() + std::size_t(t) * BH;
         S* h_t = h_prev + BH;
@@ -416,7 +458,23 @@ BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_length
         }
         // logits, masked cross-entropy with label smoothing, its gradient (p - q) / tokens
         dense_forward<S>(logits.data(), o_t, m.p(m.layout.out_w), m.p(m.layout.out_b), B, H, V, Activation::None);
-        for (int b = 0; b < B; ++b) {
+        for (int b = 0; b < B && values; ++b) {  // squared error, its gradient 2 (z - y) / (steps * features)
+            const S* z = logits.data() + std::size_t(b) * V;
+            S* dz = dlogits.data() + std::size_t(b) * V;
+            std::memcpy(pred_v.data() + std::size_t(b) * V, z, sizeof(S) * V);
+            if (t >= tlen[b]) {
+                std::fill(dz, dz + V, S(0));
+                continue;
+            }
+            const S* y = tgt_v + (std::size_t(b) * T + t) * V;
+            const S scale = S(2.0 / (double(tokens) * V));
+            for (int v = 0; v < V; ++v) {
+                const double d = double(z[v]) - double(y[v]);
+                total += d * d / V;
+                dz[v] = S(d) * scale;
+            }
+        }
+        for (int b = 0; b < B && !values; ++b) {
             const S* z = logits.data() + std::size_t(b) * V;
             S* dz = dlogits.data() + std::size_t(b) * V;
             // the next step's sampled input: the argmax over the tokens a decoder may emit
@@ -455,7 +513,7 @@ BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_length
     std::vector<S> dfeed(std::size_t(B) * std::max(F, 1), S(0)), dx(std::size_t(B) * X), du, dctx(std::size_t(B) * K),
         dq(BH), dh_part(BH), dOt(BH);
     std::vector<S> dkeys(enc.keys.size(), S(0)), dproj(enc.proj.size(), S(0));
-    S* dtemb = m.g(m.layout.tgt_emb);
+    S* dtemb = values ? nullptr : m.g(m.layout.tgt_emb);
     for (int t = T - 1; t >= 0; --t) {
         S* h_prev = hs.data() + std::size_t(t) * BH;
         S* h_t = h_prev + BH;
@@ -490,7 +548,7 @@ BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_length
         const S* dn[kMaxStates] = {dh_next.data(), NS > 1 ? dc_next.data() : nullptr};
         m.decoder.backward(dx.data(), d0, dh_part.data(), dn);
         const std::int64_t* tk = tok.data() + std::size_t(t) * B;
-        for (int b = 0; b < B; ++b) {
+        for (int b = 0; b < B && !values; ++b) {
             S* row = dtemb + std::size_t(tk[b]) * E;
             const S* d = dx.data() + std::size_t(b) * X;
             for (int e = 0; e < E; ++e) row[e] += d[e];
@@ -536,12 +594,14 @@ BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_length
                         sizeof(S) * K);
     const S* dn[kMaxStates] = {dfinals[0].data(), NS > 1 ? dfinals[1].data() : nullptr};
     m.encoder.backward(dxs.data(), nullptr, dys.data(), dn);
+    if (m.src_values()) return result;
     S* dsemb = m.g(m.layout.src_emb);
+    const int Ein = m.Ein();
     for (int s = 0; s < Sn; ++s)
         for (int b = 0; b < B; ++b) {
-            S* row = dsemb + std::size_t(src[std::size_t(b) * Sn + s]) * E;
-            const S* d = dxs.data() + (std::size_t(s) * B + b) * E;
-            for (int e = 0; e < E; ++e) row[e] += d[e];
+            S* row = dsemb + std::size_t(batch.src_tokens[std::size_t(b) * Sn + s]) * Ein;
+            const S* d = dxs.data() + (std::size_t(s) * B + b) * Ein;
+            for (int e = 0; e < Ein; ++e) row[e] += d[e];
         }
     return result;
 }

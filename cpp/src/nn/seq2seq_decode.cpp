@@ -34,12 +34,54 @@ void gather(std::vector<S>& v, const std::vector<int>& from, int width) {
 template <class S>
 Decoded<S> Seq2Seq<S>::decode(const std::int64_t* src, const int* src_lengths, int Sn, int B, int beam_width,
                               bool greedy, int max_length, double alpha, bool keep_attention) {
+    Seq2SeqBatch<S> batch;
+    batch.B = B;
+    batch.Sn = Sn;
+    batch.src_tokens = src;
+    batch.src_lengths = src_lengths;
+    return decode(batch, beam_width, greedy, max_length, alpha, keep_attention);
+}
+
+template <class S>
+void Seq2Seq<S>::generate(S* out, S* attention, const Seq2SeqBatch<S>& source, int steps) {
     Impl& m = *impl_;
+    if (!m.tgt_values())
+        throw std::invalid_argument("generate: this model's targets are token ids; use decode (greedy or beam search)");
+    if (steps < 0) throw std::invalid_argument("steps: expected a non-negative integer, got " + std::to_string(steps));
+    typename Impl::Encoded enc = m.encode(source, false);
+    const int B = enc.B, Sn = enc.Sn, H = m.H(), K = m.K(), F = m.F(), V = m.V(), NS = m.NS();
+    std::vector<S> h = enc.state0[0], c = NS > 1 ? enc.state0[1] : std::vector<S>(), feed(std::size_t(B) * std::max(F, 1), S(0));
+    std::vector<S> prev(std::size_t(B) * V, S(0)), h_next(h.size()), c_next(c.size()), ctx(std::size_t(B) * K),
+        att(std::size_t(B) * Sn), o(std::size_t(B) * H), y(std::size_t(B) * V);
+    for (int t = 0; t < steps; ++t) {
+        m.infer_step(enc, nullptr, B, nullptr, prev.data(), feed.data(), h.data(), NS > 1 ? c.data() : nullptr,
+                     h_next.data(), NS > 1 ? c_next.data() : nullptr, m.attention ? ctx.data() : nullptr,
+                     m.attention ? att.data() : nullptr, o.data(), y.data());
+        for (int b = 0; b < B; ++b) {
+            std::memcpy(out + (std::size_t(b) * steps + t) * V, y.data() + std::size_t(b) * V, sizeof(S) * V);
+            if (attention)
+                for (int s = 0; s < Sn; ++s)
+                    attention[(std::size_t(b) * steps + t) * Sn + s] = m.attention ? att[std::size_t(b) * Sn + s] : S(0);
+        }
+        prev.swap(y);
+        h.swap(h_next);
+        if (NS > 1) c.swap(c_next);
+        if (m.luong() && F) feed = o;
+    }
+}
+
+template <class S>
+Decoded<S> Seq2Seq<S>::decode(const Seq2SeqBatch<S>& source, int beam_width, bool greedy, int max_length,
+                              double alpha, bool keep_attention) {
+    Impl& m = *impl_;
+    if (m.tgt_values())
+        throw std::invalid_argument("decode: this model's targets are values; use generate(out, attention, source, steps)");
     if (beam_width < 1) throw std::invalid_argument("beam_width: expected a positive integer, got " + std::to_string(beam_width));
     if (max_length < 0) throw std::invalid_argument("max_length: expected a non-negative integer, got " + std::to_string(max_length));
     if (!(alpha >= 0.0) || !std::isfinite(alpha))
         throw std::invalid_argument("length_penalty: expected a non-negative number, got " + std::to_string(alpha));
-    typename Impl::Encoded enc = m.encode(src, src_lengths, Sn, B, false);
+    typename Impl::Encoded enc = m.encode(source, false);
+    const int B = enc.B, Sn = enc.Sn;
     const int H = m.H(), K = m.K(), F = m.F(), V = m.V(), NS = m.NS();
     const int Kb = greedy ? 1 : beam_width;
     const std::int64_t end = m.config.end_id, pad = m.config.pad_id, start = m.config.start_id;
@@ -74,7 +116,7 @@ Decoded<S> Seq2Seq<S>::decode(const std::int64_t* src, const int* src_lengths, i
         }
         std::vector<S> h_next(std::size_t(N) * H), c_next(NS > 1 ? std::size_t(N) * H : 0), ctx(std::size_t(N) * K),
             att(std::size_t(N) * Sn), o(std::size_t(N) * H), logp(std::size_t(N) * V);
-        m.infer_step(enc, rows.data(), N, prev.data(), feed.data(), h.data(), NS > 1 ? c.data() : nullptr, h_next.data(),
+        m.infer_step(enc, rows.data(), N, prev.data(), nullptr, feed.data(), h.data(), NS > 1 ? c.data() : nullptr, h_next.data(),
                      NS > 1 ? c_next.data() : nullptr, m.attention ? ctx.data() : nullptr, m.attention ? att.data() : nullptr,
                      o.data(), logp.data());
         // Choose: per sentence, the continuations of its rows.
@@ -209,8 +251,13 @@ Decoded<S> Seq2Seq<S>::decode(const std::int64_t* src, const int* src_lengths, i
     return out;
 }
 
-template Decoded<float> Seq2Seq<float>::decode(const std::int64_t*, const int*, int, int, int, bool, int, double, bool);
-template Decoded<double> Seq2Seq<double>::decode(const std::int64_t*, const int*, int, int, int, bool, int, double, bool);
+#define RNNKIT_SEQ2SEQ_DECODE(S)                                                                                  \
+    template Decoded<S> Seq2Seq<S>::decode(const std::int64_t*, const int*, int, int, int, bool, int, double, bool); \
+    template Decoded<S> Seq2Seq<S>::decode(const Seq2SeqBatch<S>&, int, bool, int, double, bool);                   \
+    template void Seq2Seq<S>::generate(S*, S*, const Seq2SeqBatch<S>&, int);
+RNNKIT_SEQ2SEQ_DECODE(float)
+RNNKIT_SEQ2SEQ_DECODE(double)
+#undef RNNKIT_SEQ2SEQ_DECODE
 
 }  // namespace v0
 }  // namespace rnnkit

@@ -39,11 +39,14 @@ struct Seq2Seq<S>::Impl {
     std::uint64_t counter = 0;          // teacher-forcing draws
 
     explicit Impl(const Seq2SeqConfig& c);
-    int E() const { return config.embed_size; }
+    bool src_values() const { return config.src_features > 0; }
+    bool tgt_values() const { return config.tgt_features > 0; }
+    int Ein() const { return src_values() ? config.src_features : config.embed_size; }  // encoder input features
+    int Ed() const { return tgt_values() ? config.tgt_features : config.embed_size; }   // decoder input (previous y)
     int H() const { return config.hidden_size; }
     int D() const { return config.bidirectional_encoder ? 2 : 1; }
     int K() const { return D() * H(); }
-    int V() const { return config.tgt_vocab; }
+    int V() const { return tgt_values() ? config.tgt_features : config.tgt_vocab; }  // output features
     int NS() const { return encoder.num_states(); }  // 2 for an LSTM (h, c), 1 for a GRU
     bool luong() const { return config.attention && config.attention_kind != AttentionKind::Bahdanau; }
     bool bahdanau() const { return config.attention && config.attention_kind == AttentionKind::Bahdanau; }
@@ -60,17 +63,19 @@ struct Seq2Seq<S>::Impl {
     struct Encoded {
         int B = 0, Sn = 0;
         std::vector<int> lengths;
-        std::vector<S> xs;                  // [S, B, E] embedded source (time-major)
+        std::vector<S> xs;                  // [S, B, Ein] embedded (or given) source, time-major
         std::vector<S> keys, proj;          // [B, S, K], [B, S, P]
         std::vector<S> bridge_in[2];        // [B, D*H] per state (h; c)
         std::vector<S> state0[2];           // [B, H] decoder initial states
     };
-    Encoded encode(const std::int64_t* src, const int* src_lengths, int Sn, int B, bool training);
+    Encoded encode(const Seq2SeqBatch<S>& batch, bool training);
 
-    // One inference step for N rows reading sources rows[n]: from the previous tokens, feed [N, F] and states
-    // (h, c) [N, H], writes the next states, context [N, K], weights [N, S], õ [N, H] and log-probabilities [N, V].
-    void infer_step(const Encoded& enc, const int* rows, int N, const std::int64_t* prev, const S* feed,
-                    const S* h, const S* c, S* h_next, S* c_next, S* context, S* weights, S* o, S* logp);
+    // One inference step for N rows reading sources rows[n]: from the previous tokens (or values [N, Ed]), feed
+    // [N, F] and states (h, c) [N, H], writes the next states, context [N, K], weights [N, S], õ [N, H] and
+    // log-probabilities [N, V] (continuous targets: the predicted values).
+    void infer_step(const Encoded& enc, const int* rows, int N, const std::int64_t* prev, const S* prev_values,
+                    const S* feed, const S* h, const S* c, S* h_next, S* c_next, S* context, S* weights, S* o,
+                    S* logp);
 };
 
 }  // namespace v0
