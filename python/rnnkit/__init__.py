@@ -2,6 +2,7 @@
 
 Parameter names, shapes and gate orders match torch.nn, so weights move between the two unchanged.
 """
+import importlib as _importlib
 import os as _os
 
 from . import losses, optim
@@ -22,7 +23,18 @@ __all__ = ["LSTM", "GRU", "RNN", "IndRNN", "LSTMCell", "GRUCell", "RNNCell", "De
            "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
            "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",
-           "registry", "layer_class", "__version__"]
+           "registry", "layer_class", "from_torch", "to_torch", "__version__"]
+
+
+def from_torch(module):
+    """An rnnkit model from a torch module (nn.LSTM/GRU/RNN/Linear/Embedding, an rnnkit.torch module, or an
+    nn.Sequential of those); weights are copied. Needs torch (``pip install rnnkit[torch]``)."""
+    return _importlib.import_module(__name__ + ".torch").from_torch(module)
+
+
+def to_torch(model):
+    """A torch.nn module with the same weights as an rnnkit layer or Sequential (see rnnkit.torch.to_torch)."""
+    return _importlib.import_module(__name__ + ".torch").to_torch(model)
 
 
 def set_num_threads(n: int) -> None:
