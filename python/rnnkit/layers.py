@@ -7,6 +7,7 @@ Shapes: T = time steps, B = batch, I = input size, H = hidden size, D = directio
 """
 from __future__ import annotations
 
+import importlib
 import numbers
 
 import numpy as np
@@ -267,6 +268,11 @@ class _Recurrent(CoreModule):
         if self.batch_first:
             dx = dx.transpose(1, 0, 2)
         return dx, dh0, dc0
+
+    def export_onnx(self, path, batch_first=None, dynamic_axes=True, opset=17) -> None:
+        """Write this layer as a one-layer model in ONNX (input "X", int32 "sequence_lens", output "Y")."""
+        importlib.import_module(__package__ + ".onnx_export").export_onnx(
+            self, path, batch_first=batch_first, dynamic_axes=dynamic_axes, opset=opset)
 
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self._repr_extra().items())

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import io as _io
 from . import losses as _losses
+from . import onnx_export as _onnx_export
 from . import optim as _optim
 from ._backend import core as _core
 from ._checks import lengths_array, shape_str, untorch
@@ -154,6 +155,10 @@ class Sequential(Module):
     def save(self, path, metadata=None) -> None:
         """One .safetensors file: parameters by name, architecture as JSON metadata, written atomically."""
         _io.save(self, path, metadata=metadata)
+
+    def export_onnx(self, path, batch_first=None, dynamic_axes=True, opset=17) -> None:
+        """Write the model as ONNX (input "X", int32 "sequence_lens", output "Y"); see rnnkit.onnx_export."""
+        _onnx_export.export_onnx(self, path, batch_first=batch_first, dynamic_axes=dynamic_axes, opset=opset)
 
     # --- data layout ----------------------------------------------------------------------------------
     def _batch_axes(self):
