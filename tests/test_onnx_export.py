@@ -94,3 +94,69 @@ def test_what_onnx_cannot_express_raises_naming_it(layer, option, tmp_path):
     with pytest.raises(ValueError, match=option):
         rk.Sequential([layer()]).export_onnx(tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+# --- ONNX in ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_from_onnx_of_an_export_equals_the_model(name, tmp_path, rng):
+    model = MODELS[name]()
+    T, B = 6, 3
+    bf = model.layers[1 if name == "tokens" else 0].batch_first
+    x = (rng.integers(0, 11, (T, B)).astype(np.int64) if name == "tokens"
+         else rng.standard_normal((B, T, 4) if bf else (T, B, 4)).astype(np.float32))
+    lengths = np.array([6, 2, 4])
+    model.export_onnx(tmp_path / "m.onnx")
+    session = rk.from_onnx(tmp_path / "m.onnx")
+    expected = model.predict(x, lengths=lengths)
+    got = session.run(None, {"X": x, "sequence_lens": lengths.astype(np.int32)})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    again = session.model
+    assert again.get_config() == model.get_config()
+    np.testing.assert_allclose(again.predict(x, lengths=lengths), expected, rtol=1e-6, atol=1e-7)
+
+
+def backend_cases():
+    import warnings
+    from onnx.backend.test.loader import load_model_tests
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        cases = load_model_tests(kind="node")
+    return [c for c in cases if c.name.startswith(("test_lstm", "test_gru", "test_simple_rnn", "test_rnn"))]
+
+
+@pytest.mark.parametrize("case", backend_cases(), ids=lambda c: c.name)
+def test_onnx_backend_node_tests_run_through_from_onnx(case, tmp_path):
+    """The ONNX project's own LSTM/GRU/RNN node tests: their weights become initializers (rnnkit reads weights at
+    load time), every other input is fed; outputs match the expected ones."""
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    graph = model.graph
+    inputs, expected = case.data_sets[0]
+    node = graph.node[0]
+    feeds = {}
+    for value, info in zip(inputs, list(graph.input)):
+        slot = list(node.input).index(info.name)
+        if slot in (1, 2, 3, 7):  # W, R, B, P
+            graph.initializer.append(numpy_helper.from_array(value, info.name))
+            graph.input.remove(info)
+        else:
+            feeds[info.name] = value
+    onnx.save(model, tmp_path / "case.onnx")
+    outputs = rk.from_onnx(tmp_path / "case.onnx").run(None, feeds)
+    for got, want in zip(outputs, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_unsupported_nodes_are_named(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    node = helper.make_node("Conv", ["X", "W"], ["Y"], name="conv1")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 1, 3])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+                              [helper.make_tensor("W", TensorProto.FLOAT, [1, 1, 1], [1.0])])
+    onnx.save(helper.make_model(graph), tmp_path / "c.onnx")
+    with pytest.raises(ValueError, match="Conv.*conv1|conv1.*Conv"):
+        rk.from_onnx(tmp_path / "c.onnx")

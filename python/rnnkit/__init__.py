@@ -23,7 +23,7 @@ __all__ = ["LSTM", "GRU", "RNN", "IndRNN", "LSTMCell", "GRUCell", "RNNCell", "De
            "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
            "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",
-           "registry", "layer_class", "from_torch", "to_torch", "__version__"]
+           "registry", "layer_class", "from_torch", "to_torch", "from_onnx", "__version__"]
 
 
 def from_torch(module):
@@ -35,6 +35,13 @@ def from_torch(module):
 def to_torch(model):
     """A torch.nn module with the same weights as an rnnkit layer or Sequential (see rnnkit.torch.to_torch)."""
     return _importlib.import_module(__name__ + ".torch").to_torch(model)
+
+
+def from_onnx(path):
+    """A session running an ONNX graph of LSTM/GRU/RNN nodes and common glue ops on rnnkit:
+    ``session.run(None, {"X": x, "sequence_lens": lengths})``; ``session.model`` is the rnnkit model when rnnkit
+    wrote the file. Needs onnx (see rnnkit.onnx_import)."""
+    return _importlib.import_module(__name__ + ".onnx_import").from_onnx(path)
 
 
 def set_num_threads(n: int) -> None:

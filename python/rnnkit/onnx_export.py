@@ -12,6 +12,8 @@ Gate orders (torch/rnnkit -> ONNX): LSTM i f g o -> i o f c, peepholes i f o -> 
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from . import layers as _layers
@@ -53,9 +55,9 @@ class _Graph:
         self.count += 1
         return f"{base}_{self.count}"
 
-    def const(self, base, array):
-        n = self.name(base)
-        self.inits.append(self.nh.from_array(np.ascontiguousarray(array), n))
+    def const(self, base, array, exact=False):
+        n = base if exact else self.name(base)
+        self.inits.append(self.nh.from_array(np.array(array, order="C"), n))  # (0-d stays 0-d)
         return n
 
     def op(self, op_type, inputs, base=None, outputs=1, **attrs):
@@ -204,7 +206,7 @@ def export_onnx(model, path, batch_first=None, dynamic_axes=True, opset: int = 1
         if isinstance(layer, _nn.Embedding):
             if i:
                 raise ValueError(f"{where}: an Embedding is exported as the first layer only")
-            x = g.op("Gather", [g.const("table", np.asarray(layer.parameters()["weight"])), x])
+            x = g.op("Gather", [g.const(f"layers.{i}.weight", np.asarray(layer.parameters()["weight"]), True), x])
         elif layer.is_recurrent:
             if not per_step:
                 raise ValueError(f"{where}: a recurrent layer after LastStep")
@@ -213,9 +215,9 @@ def export_onnx(model, path, batch_first=None, dynamic_axes=True, opset: int = 1
             width = directions * layer.hidden_size
         elif isinstance(layer, _nn.Dense):
             prm = layer.parameters()
-            x = g.op("MatMul", [x, g.const("W", np.asarray(prm["weight"]).T)])
+            x = g.op("MatMul", [x, g.const(f"layers.{i}.weight", np.asarray(prm["weight"]).T, True)])
             if "bias" in prm:
-                x = g.op("Add", [x, g.const("b", np.asarray(prm["bias"]))])
+                x = g.op("Add", [x, g.const(f"layers.{i}.bias", np.asarray(prm["bias"]), True)])
             act = layer.activation
             if act == "softmax":
                 x = g.op("Softmax", [x], axis=-1)
@@ -240,5 +242,7 @@ def export_onnx(model, path, batch_first=None, dynamic_axes=True, opset: int = 1
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                                    producer_name="rnnkit")
     onnx_model.ir_version = IR_VERSION
+    # the architecture, so that rk.from_onnx gives the rnnkit model back (session.model)
+    helper.set_model_props(onnx_model, {"rnnkit.model": json.dumps(model.get_config())})
     onnx.checker.check_model(onnx_model)
     _write_atomic(path, onnx_model.SerializeToString())
