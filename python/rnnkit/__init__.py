@@ -23,7 +23,7 @@ __all__ = ["LSTM", "GRU", "RNN", "IndRNN", "LSTMCell", "GRUCell", "RNNCell", "De
            "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
            "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",
-           "registry", "layer_class", "from_torch", "to_torch", "from_onnx", "__version__"]
+           "registry", "layer_class", "from_torch", "to_torch", "from_onnx", "from_keras", "to_keras", "__version__"]
 
 
 def from_torch(module):
@@ -42,6 +42,17 @@ def from_onnx(path):
     ``session.run(None, {"X": x, "sequence_lens": lengths})``; ``session.model`` is the rnnkit model when rnnkit
     wrote the file. Needs onnx (see rnnkit.onnx_import)."""
     return _importlib.import_module(__name__ + ".onnx_import").from_onnx(path)
+
+
+def from_keras(model_or_path):
+    """An rnnkit Sequential from a Keras 3 model or .keras file (read with h5py, without Keras); see
+    rnnkit.keras_io."""
+    return _importlib.import_module(__name__ + ".keras_io").from_keras(model_or_path)
+
+
+def to_keras(model):
+    """A keras.Sequential with the weights of an rnnkit model Keras can express; needs Keras 3."""
+    return _importlib.import_module(__name__ + ".keras_io").to_keras(model)
 
 
 def set_num_threads(n: int) -> None:

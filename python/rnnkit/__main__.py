@@ -3,6 +3,7 @@
   rnnkit demo      train a stacked LSTM on weekly Mauna Loa CO2, compare with the seasonal-naive baseline
   rnnkit train     the same on your own CSV column; saves a model file
   rnnkit predict   forecast the next steps of a CSV column with a saved model
+  rnnkit convert   convert a model between .safetensors, .onnx and .keras (by extension)
   rnnkit seq2seq   train an attentive encoder-decoder on the Keras addition task; greedy and beam accuracy,
                    the model file and a heatmap of attention weights
 """
@@ -16,7 +17,8 @@ from importlib.resources import as_file, files
 
 import numpy as np
 
-from . import cmake_dir, forecast, optim, tasks
+from . import cmake_dir, forecast, from_keras, from_onnx, optim, tasks, to_keras
+from . import load as rk_load
 from .seq2seq import Seq2Seq
 
 
@@ -129,6 +131,34 @@ def _seq2seq(args) -> int:
     return 0 if greedy >= args.target or beam >= args.target else 1
 
 
+def _convert(args) -> int:
+    src, dst = args.input, args.output
+    kinds = {".safetensors": "safetensors", ".onnx": "onnx", ".keras": "keras"}
+    ext_in, ext_out = (os.path.splitext(p)[1].lower() for p in (src, dst))
+    for name, ext in (("input", ext_in), ("output", ext_out)):
+        if ext not in kinds:
+            raise ValueError(f"{name}: expected a .safetensors, .onnx or .keras file, got {ext or 'no extension'!r}")
+    if ext_in == ".safetensors":
+        model = rk_load(src)
+    elif ext_in == ".onnx":
+        model = from_onnx(src).model
+        if model is None:
+            raise ValueError(f"{src}: the graph does not record an rnnkit model (only files rnnkit exported convert; "
+                             "run others with rk.from_onnx)")
+    else:
+        model = from_keras(src)
+    if ext_out == ".safetensors":
+        model.save(dst)
+    elif ext_out == ".onnx":
+        if not hasattr(model, "export_onnx"):
+            raise ValueError(f"{src}: a {type(model).__name__} has no ONNX export")
+        model.export_onnx(dst)
+    else:
+        to_keras(model).save(dst)
+    print(f"{src} -> {dst}")
+    return 0
+
+
 def _attention_heatmap(model, questions, src, path) -> bool:
     try:
         import matplotlib
@@ -192,6 +222,10 @@ def main(argv=None) -> int:
     predict.add_argument("--csv", required=True, help="CSV file with a header row")
     predict.add_argument("--column", required=True, help="name of the numeric column")
     predict.set_defaults(run=_predict)
+    convert = sub.add_parser("convert", help="convert a model between .safetensors, .onnx and .keras")
+    convert.add_argument("input", help="model file to read (.safetensors, .onnx written by rnnkit, .keras)")
+    convert.add_argument("output", help="model file to write (.safetensors, .onnx, .keras)")
+    convert.set_defaults(run=_convert)
     s2s = sub.add_parser("seq2seq", help="train an attentive encoder-decoder on the Keras addition task")
     s2s.add_argument("--examples", type=_positive, default=50000,
                      help="training + validation questions (default 50000, as the Keras example); 10%% more for test")

@@ -57,9 +57,17 @@ class Sequential(Module):
 
     # --- composition ----------------------------------------------------------------------------------
     def seq_forward(self, x, lengths=None, training=True):
+        lengths = self._mask_lengths(x, lengths)
         for layer in self.layers:
             x = layer.seq_forward(x, lengths=lengths, training=training)
         return x
+
+    def _mask_lengths(self, x, lengths):
+        """Lengths from the tokens when the first layer is an Embedding with mask_zero and none are given."""
+        if lengths is not None or not getattr(self.layers[0], "mask_zero", False):
+            return lengths
+        tokens = np.asarray(untorch(x))
+        return (tokens != 0).sum(axis=1 - self._batch_axes()[0]).astype(np.int32)
 
     def seq_backward(self, dout):
         """Backpropagate dout through every layer (last first); adds L1/L2 penalty gradients. Returns dx."""
@@ -206,6 +214,7 @@ class Sequential(Module):
         if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
             raise ValueError(f"clip_norm: expected a positive number or None, got {clip_norm!r}")
         in_axis, out_axis = self._batch_axes()
+        lengths = self._mask_lengths(x, lengths)
         x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -270,6 +279,7 @@ class Sequential(Module):
         """Mean loss over (x, y) with training=False (no dropout, nothing recorded)."""
         loss_fn = _losses.get(loss if loss is not None else (self.loss or "mse"))
         in_axis, out_axis = self._batch_axes()
+        lengths = self._mask_lengths(x, lengths)
         x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
         n, total, weight = x.shape[in_axis], 0.0, 0.0
         for lo in range(0, n, _positive("batch_size", batch_size)):
@@ -293,6 +303,7 @@ class Sequential(Module):
         if lengths is not None:
             lengths = lengths_array(lengths, n, x.shape[1 - in_axis] if x.ndim > 1 else 1, minimum=0)
         outs = []
+        lengths = self._mask_lengths(x, lengths)
         for lo in range(0, n, _positive("batch_size", batch_size)):
             idx = np.arange(lo, min(n, lo + batch_size))
             lb = None if lengths is None else lengths[idx]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import core as _core
-from ._checks import (as_dtype, float_array, lengths_array, non_negative, positive_int, probability, seed_value,
+from ._checks import (as_dtype, flag, float_array, lengths_array, non_negative, positive_int, probability, seed_value,
                       shape_str, untorch)
 from .module import Module, SlabModule
 
@@ -94,10 +94,13 @@ class Embedding(SlabModule):
             entropy.
         dtype: 'float32' or 'float64' (or np.float32 / np.float64) for the table and the outputs, default
             'float32'.
+        mask_zero: token 0 is padding (Keras's mask_zero): as the first layer of a Sequential, a call without
+            lengths takes each sequence's length as its count of non-zero tokens, default False.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, l1: float = 0.0, l2: float = 0.0,
-                 seed: int | None = None, dtype: str | type | np.dtype = "float32") -> None:
+                 seed: int | None = None, dtype: str | type | np.dtype = "float32", mask_zero: bool = False) -> None:
+        self.mask_zero = flag("mask_zero", mask_zero)
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.l1, self.l2 = non_negative("l1", l1), non_negative("l2", l2)
@@ -106,8 +109,9 @@ class Embedding(SlabModule):
         self._saved = None
 
     def get_config(self) -> dict:
+        # (the C++ Model keeps mask_zero in the file but does not act on it: pass lengths there)
         return dict(num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim, l1=self.l1, l2=self.l2,
-                    seed=self.seed, dtype=self.dtype.name)
+                    seed=self.seed, dtype=self.dtype.name, mask_zero=self.mask_zero)
 
     def seq_forward(self, x, lengths=None, training=True):
         tokens = np.asarray(untorch(x))
