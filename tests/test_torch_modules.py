@@ -175,3 +175,21 @@ def test_from_torch_and_to_torch():
         rk.to_torch(rk.LSTM(3, 4, peephole=True))
     with pytest.raises(TypeError, match="Conv1d"):
         rk.from_torch(torch.nn.Conv1d(1, 1, 1))
+
+
+def test_distributed_data_parallel_single_process(tmp_path):
+    """DistributedDataParallel (gloo, one process) wraps an rnnkit.torch module: gradients equal the bare module's."""
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        ours, _ = pair(rkt.GRU, torch.nn.GRU, dict(num_layers=2))
+        bare, _ = pair(rkt.GRU, torch.nn.GRU, dict(num_layers=2))
+        ddp = torch.nn.parallel.DistributedDataParallel(ours)
+        x = torch.randn(5, 3, 5)
+        for m in (ddp, bare):
+            y, _ = m(x, lengths=[5, 2, 4])
+            (y ** 2).sum().backward()
+        for (name, a), b in zip(ours.named_parameters(), bare.parameters()):
+            torch.testing.assert_close(a.grad, b.grad, msg=name)
+    finally:
+        dist.destroy_process_group()
