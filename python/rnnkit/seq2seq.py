@@ -354,17 +354,21 @@ class Seq2Seq(Module):
         if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real) or not (
                 math.isfinite(length_penalty) and length_penalty >= 0):
             raise ValueError(f"length_penalty: expected a non-negative number, got {length_penalty!r}")
-        seqs, scores, attention = [], [], []
-        for lo in range(0, src.shape[0], positive_int("batch_size", batch_size)):
-            sel = slice(lo, lo + batch_size)
-            S = int(sl[sel].max())
-            tokens, sc, att, _ = self._core.decode(np.ascontiguousarray(src[sel, :S]), sl[sel], beam_width,
+        # Batches of sentences of similar length (sorted by source length, stable): less padding in the encoder
+        # and the attention, and sentences that end together; results come back in the caller's order.
+        n = src.shape[0]
+        order = np.argsort(sl, kind="stable")
+        seqs, scores, attention = [None] * n, [0.0] * n, [None] * n
+        for lo in range(0, n, positive_int("batch_size", batch_size)):
+            idx = order[lo:lo + batch_size]
+            S = int(sl[idx].max())
+            tokens, sc, att, _ = self._core.decode(np.ascontiguousarray(src[idx, :S]), sl[idx], beam_width,
                                                    method == "greedy", int(max_length), float(length_penalty),
                                                    bool(return_attention))
-            seqs.extend(tokens)
-            scores.extend(sc)
-            if return_attention:
-                attention.extend(a[:, :n] for a, n in zip(att, sl[sel]))
+            for j, i in enumerate(idx):
+                seqs[i], scores[i] = tokens[j], sc[j]
+                if return_attention:
+                    attention[i] = att[j][:, :sl[i]]
         out = [seqs]
         if return_scores:
             out.append(np.asarray(scores))

@@ -303,7 +303,9 @@ void Seq2Seq<S>::Impl::infer_step(const Encoded& enc, const int* rows, int N, co
                                   const S* prev_values, const S* feed, const S* h, const S* c, S* h_next, S* c_next,
                                   S* context, S* weights, S* o, S* logp) {
     const int E = Ed(), H = this->H(), K = this->K(), F = this->F(), V = this->V(), X = E + F;
-    std::vector<S> x(std::size_t(N) * X), u;
+    std::vector<S>& x = step_x;  // kept between steps: no fresh pages per step
+    std::vector<S>& u = step_u;
+    x.resize(std::size_t(N) * X);
     for (int n = 0; n < N; ++n)
         std::memcpy(x.data() + std::size_t(n) * X,
                     tgt_values() ? prev_values + std::size_t(n) * E : p(layout.tgt_emb) + std::size_t(prev[n]) * E,

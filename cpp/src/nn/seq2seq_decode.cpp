@@ -21,12 +21,13 @@ double length_penalty(int n, double alpha) {
     return alpha == 0.0 ? 1.0 : std::pow((5.0 + n) / 6.0, alpha);
 }
 
+// v = v[from] row-wise, through `scratch` (the two swap, so their memory is reused step after step).
 template <class S>
-void gather(std::vector<S>& v, const std::vector<int>& from, int width) {
-    std::vector<S> out(from.size() * std::size_t(width));
+void gather(std::vector<S>& v, const std::vector<int>& from, int width, std::vector<S>& scratch) {
+    scratch.resize(from.size() * std::size_t(width));
     for (std::size_t j = 0; j < from.size(); ++j)
-        std::memcpy(out.data() + j * width, v.data() + std::size_t(from[j]) * width, sizeof(S) * width);
-    v.swap(out);
+        std::memcpy(scratch.data() + j * width, v.data() + std::size_t(from[j]) * width, sizeof(S) * width);
+    v.swap(scratch);
 }
 
 }  // namespace
@@ -105,6 +106,7 @@ Decoded<S> Seq2Seq<S>::decode(const Seq2SeqBatch<S>& source, int beam_width, boo
     std::vector<std::int64_t> prev(B, start);
     std::vector<S> h = enc.state0[0], c = NS > 1 ? enc.state0[1] : std::vector<S>(), feed(std::size_t(B) * std::max(F, 1), S(0));
     int N = B;
+    std::vector<S> h_next, c_next, ctx, att, o, logp, scratch;  // per-step buffers, sized for the live rows
     for (int t = 0; N > 0; ++t) {
         if (t == max_length) {  // the live hypotheses finish here, cut
             for (int n = 0; n < N; ++n) {
@@ -114,8 +116,12 @@ Decoded<S> Seq2Seq<S>::decode(const Seq2SeqBatch<S>& source, int beam_width, boo
             att_steps.emplace_back();
             break;
         }
-        std::vector<S> h_next(std::size_t(N) * H), c_next(NS > 1 ? std::size_t(N) * H : 0), ctx(std::size_t(N) * K),
-            att(std::size_t(N) * Sn), o(std::size_t(N) * H), logp(std::size_t(N) * V);
+        h_next.resize(std::size_t(N) * H);
+        c_next.resize(NS > 1 ? std::size_t(N) * H : 0);
+        ctx.resize(std::size_t(N) * K);
+        att.resize(std::size_t(N) * Sn);
+        o.resize(std::size_t(N) * H);
+        logp.resize(std::size_t(N) * V);
         m.infer_step(enc, rows.data(), N, prev.data(), nullptr, feed.data(), h.data(), NS > 1 ? c.data() : nullptr, h_next.data(),
                      NS > 1 ? c_next.data() : nullptr, m.attention ? ctx.data() : nullptr, m.attention ? att.data() : nullptr,
                      o.data(), logp.data());
@@ -190,20 +196,20 @@ Decoded<S> Seq2Seq<S>::decode(const Seq2SeqBatch<S>& source, int beam_width, boo
                 n0 = n1;
             }
         }
-        att_steps.push_back(keep_attention ? std::move(att) : std::vector<S>());
+        att_steps.push_back(keep_attention ? att : std::vector<S>());
         parent_steps.push_back(from);
         token_steps.push_back(chosen);
         // The surviving rows: gather their states (and Luong's fed-back õ).
         N = int(from.size());
         h_next.swap(h);
-        gather(h, from, H);
+        gather(h, from, H, scratch);
         if (NS > 1) {
             c_next.swap(c);
-            gather(c, from, H);
+            gather(c, from, H, scratch);
         }
         if (m.luong() && F) {
             feed.swap(o);
-            gather(feed, from, H);
+            gather(feed, from, H, scratch);
         }
         rows = next_rows;
         score = next_score;

@@ -37,6 +37,7 @@ struct Seq2Seq<S>::Impl {
     detail::Seq2SeqLayout layout;
     std::vector<S> params, grads;
     std::uint64_t counter = 0;          // teacher-forcing draws
+    std::vector<S> step_x, step_u;      // infer_step's decoder input and combine input, reused between steps
 
     explicit Impl(const Seq2SeqConfig& c);
     bool src_values() const { return config.src_features > 0; }
