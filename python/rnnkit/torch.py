@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import cells as _cells
 from . import layers as _layers
 from . import nn as _nn
 from .model import Sequential
 
-__all__ = ["LSTM", "GRU", "RNN", "IndRNN", "from_torch", "to_torch"]
+__all__ = ["LSTM", "GRU", "RNN", "IndRNN", "LSTMCell", "GRUCell", "RNNCell", "from_torch", "to_torch"]
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -237,6 +238,133 @@ class IndRNN(_SingleState):
     """rnnkit.IndRNN as a torch.nn.Module: ``y, h_n = indrnn(x, hx=None, lengths=None)``."""
 
     _rk_class = _layers.IndRNN
+
+
+# --- single-step cells ---------------------------------------------------------------------------------------
+
+class _CellFunction(torch.autograd.Function):
+    """One step of an rnnkit cell. The C++ cell keeps its steps on a last-in-first-out tape, which is the order
+    torch's engine runs an unrolled loop's backward in; a step whose record is not on top (another order, a second
+    backward) clears the tape and replays itself, so the result is right either way."""
+
+    @staticmethod
+    def forward(ctx, module, record, x, h, c, *params):
+        cell = module._rk
+        x_np = x.detach().contiguous().numpy()
+        h_np = None if h is None else h.detach().contiguous().numpy()
+        c_np = None if c is None else c.detach().contiguous().numpy()
+        out = module._step(cell, x_np, h_np, c_np, record)
+        if record:
+            module._steps += 1
+            ctx.step = module._steps
+            module._stack.append(ctx.step)
+            ctx.module, ctx.inputs, ctx.given = module, (x_np, h_np, c_np), (h is not None, c is not None)
+            ctx.save_for_backward(*params)
+        return tuple(torch.from_numpy(o) for o in out)
+
+    @staticmethod
+    def backward(ctx, *douts):
+        module, cell = ctx.module, ctx.module._rk
+        ctx.saved_tensors  # noqa: B018 - raises if a parameter was modified in place since the forward
+        if module._stack and module._stack[-1] == ctx.step:
+            module._stack.pop()
+        else:  # out of order: replay this step alone
+            cell.clear_tape()
+            module._stack.clear()
+            module._step(cell, *ctx.inputs, True)
+        dout = [None if d is None else d.contiguous().numpy() for d in douts]
+        dx, dh, dc = module._back(cell, dout)
+        grads = cell.grads
+        param_grads = [torch.from_numpy(grads[name].copy()) for name in module._names]
+        cell.zero_grad()
+        dh = torch.from_numpy(dh) if ctx.given[0] else None
+        dc = torch.from_numpy(dc) if ctx.given[1] and dc is not None else None
+        return (None, None, torch.from_numpy(dx), dh, dc, *param_grads)
+
+
+class _Cell(torch.nn.Module):
+    _rk_class = None
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, dtype=None, **rnnkit_options) -> None:
+        super().__init__()
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        if dtype not in _DTYPES:
+            raise TypeError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+        self._rk = self._rk_class(input_size, hidden_size, bias=bias, dtype=_DTYPES[dtype], **rnnkit_options)
+        self._names = list(self._rk.parameters())
+        self._steps, self._stack = 0, []
+        for name, view in self._rk.parameters().items():
+            self.register_parameter(name, torch.nn.Parameter(torch.from_numpy(view)))
+
+    input_size = property(lambda self: self._rk.input_size)
+    hidden_size = property(lambda self: self._rk.hidden_size)
+    _sync = _Recurrent._sync
+    _check = _Recurrent._check
+    __getstate__ = _Recurrent.__getstate__
+
+    def __setstate__(self, state):
+        config = state.pop("_rk_config")
+        self.__dict__.update(state)
+        self._rk = self._rk_class.from_config(config)
+        self._stack = []
+        self._sync()
+
+    def extra_repr(self) -> str:
+        return repr(self._rk)
+
+    def _run(self, x, h, c):
+        self._sync()
+        x = self._check("x", x)
+        if x.dtype != self._parameters[self._names[0]].dtype:
+            raise TypeError(f"x: expected dtype {self._parameters[self._names[0]].dtype}, got {x.dtype}")
+        h, c = self._check("hx", h), self._check("hx", c)
+        params = [self._parameters[n] for n in self._names]
+        record = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params) or any(
+            s is not None and s.requires_grad for s in (h, c)))
+        return _CellFunction.apply(self, bool(record), x, h, c, *params)
+
+
+class LSTMCell(_Cell):
+    """rnnkit.LSTMCell as a torch.nn.Module: ``h, c = cell(x, hx=None)`` like torch.nn.LSTMCell; rnnkit options
+    (peephole, activations, layer_norm, ...) pass through."""
+
+    _rk_class = _cells.LSTMCell
+
+    def forward(self, x, hx=None):
+        h, c = (None, None) if hx is None else hx
+        return self._run(x, h, c)
+
+    def _step(self, cell, x, h, c, training):
+        h, c = cell(x, (h, c), training=training)
+        return h, c
+
+    def _back(self, cell, douts):
+        dx, (dh, dc) = cell.backward((douts[0], douts[1]))
+        return dx, dh, dc
+
+
+class _SingleCell(_Cell):
+    def forward(self, x, hx=None):
+        return self._run(x, hx, None)[0]
+
+    def _step(self, cell, x, h, c, training):
+        return (cell(x, h, training=training),)
+
+    def _back(self, cell, douts):
+        dx, dh = cell.backward(douts[0])
+        return dx, dh, None
+
+
+class GRUCell(_SingleCell):
+    """rnnkit.GRUCell as a torch.nn.Module: ``h = cell(x, hx=None)`` like torch.nn.GRUCell."""
+
+    _rk_class = _cells.GRUCell
+
+
+class RNNCell(_SingleCell):
+    """rnnkit.RNNCell as a torch.nn.Module: ``h = cell(x, hx=None)`` like torch.nn.RNNCell."""
+
+    _rk_class = _cells.RNNCell
 
 
 # --- conversions -----------------------------------------------------------------------------------------------
