@@ -104,3 +104,9 @@ def test_cli_converts_between_formats(tmp_path, rng):
     bad = subprocess.run([sys.executable, "-m", "rnnkit", "convert", str(tmp_path / "m.safetensors"),
                           str(tmp_path / "m.txt")], capture_output=True, text=True)
     assert bad.returncode == 2 and ".txt" in bad.stderr
+
+
+def test_a_damaged_keras_file_is_a_value_error(tmp_path):
+    (tmp_path / "bad.keras").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="bad.keras"):
+        rk.from_keras(str(tmp_path / "bad.keras"))

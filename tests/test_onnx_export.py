@@ -160,3 +160,17 @@ def test_unsupported_nodes_are_named(tmp_path):
     onnx.save(helper.make_model(graph), tmp_path / "c.onnx")
     with pytest.raises(ValueError, match="Conv.*conv1|conv1.*Conv"):
         rk.from_onnx(tmp_path / "c.onnx")
+
+
+def test_malformed_graphs_raise_value_errors(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    (tmp_path / "junk.onnx").write_bytes(b"not an onnx file at all")
+    with pytest.raises(ValueError, match="junk.onnx"):
+        rk.from_onnx(tmp_path / "junk.onnx")
+    node = helper.make_node("Relu", ["missing"], ["Y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])])
+    onnx.save(helper.make_model(graph), tmp_path / "dangling.onnx")
+    with pytest.raises(ValueError, match="missing"):
+        rk.from_onnx(tmp_path / "dangling.onnx")

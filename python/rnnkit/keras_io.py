@@ -108,7 +108,11 @@ def _rnn(cls, cfg, weights, where, dtype):
 def from_keras(model_or_path):
     """An rnnkit Sequential (batch-first) with the Keras model's weights; see the module docstring."""
     if isinstance(model_or_path, (str, os.PathLike)):
-        specs = _file_layers(os.fspath(model_or_path))
+        path = os.fspath(model_or_path)
+        try:
+            specs = _file_layers(path)
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable .keras file ({type(exc).__name__}: {exc})") from None
     elif hasattr(model_or_path, "layers") and hasattr(model_or_path, "get_config"):
         specs = _live_layers(model_or_path)
     else:

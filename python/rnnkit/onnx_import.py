@@ -194,18 +194,29 @@ class OnnxSession:
         self.input_names = [i.name for i in graph.input if i.name not in self.inits]
         self.output_names = [o.name for o in graph.output]
         self.nodes = []
+        known = set(self.inits) | {i.name for i in graph.input} | {""}
         for k, node in enumerate(graph.node):
             where = f"node {k} ({node.op_type}{' ' + node.name if node.name else ''})"
+            unknown = [n for n in node.input if n not in known]
+            if unknown:  # a file is untrusted: every value must exist before a node reads it (topological order)
+                raise ValueError(f"{path}: {where}: input(s) {unknown} are not produced before the node")
+            known.update(node.output)
             if node.op_type in ("LSTM", "GRU", "RNN"):
                 self.nodes.append(_RecurrentNode(node, self.inits, where))
             elif node.op_type in _GLUE:
                 self.nodes.append((node, _attrs(node), where))
             else:
                 raise ValueError(f"{path}: {where}: operator {node.op_type!r} is not supported by rnnkit's ONNX import")
+        missing = [n for n in self.output_names if n not in known]
+        if missing:
+            raise ValueError(f"{path}: graph output(s) {missing} are produced by no node")
         self.model = None
         meta = {p.key: p.value for p in model_proto.metadata_props}
         if "rnnkit.model" in meta:
-            self.model = _rebuild(meta["rnnkit.model"], self, path)
+            try:
+                self.model = _rebuild(meta["rnnkit.model"], self, path)
+            except (ValueError, TypeError, KeyError, StopIteration) as exc:
+                raise ValueError(f"{path}: the recorded rnnkit architecture does not fit the graph ({exc})") from None
 
     def run(self, output_names, feeds):
         values = dict(self.inits)
