@@ -29,6 +29,20 @@ def batch(rng, B=3, S=5, T=4, src_vocab=7, tgt_vocab=6):
     return src, tgt, src_len, tgt_len
 
 
+def assert_matches_differences(loss, name, param, grad, indices, h=1e-6):
+    """Central differences of loss() at the given flat indices of param against backward's grad."""
+    flat, g = param.reshape(-1), grad.reshape(-1)
+    for i in indices:
+        old = flat[i]
+        flat[i] = old + h
+        up = loss()
+        flat[i] = old - h
+        down = loss()
+        flat[i] = old
+        fd = (up - down) / (2 * h)
+        assert abs(fd - g[i]) < 1e-7 + 1e-6 * abs(fd), f"{name}[{i}]: backward {g[i]:.9g}, differences {fd:.9g}"
+
+
 CONFIGS = [
     dict(cell="lstm", attention="bahdanau", feeding=True, bidirectional=True, layers=2),
     dict(cell="gru", attention="bahdanau", feeding=False, bidirectional=True),
@@ -56,22 +70,11 @@ def test_gradients_match_finite_differences(config, rng):
     value, tokens, _ = model.train_batch(src, tgt, sl, tl, label_smoothing=smoothing)
     assert tokens == tl.sum()
     assert np.isclose(value, loss(), rtol=1e-12)
-    h = 1e-6
-    grads = model.grads
     pick = np.random.default_rng(0)
     for name, p in model.parameters().items():
-        flat, g = p.reshape(-1), grads[name].reshape(-1)
         # every entry of small tensors; a sample of the embeddings and output rows
-        idx = range(flat.size) if flat.size <= 40 else pick.choice(flat.size, 40, replace=False)
-        for i in idx:
-            old = flat[i]
-            flat[i] = old + h
-            up = loss()
-            flat[i] = old - h
-            down = loss()
-            flat[i] = old
-            fd = (up - down) / (2 * h)
-            assert abs(fd - g[i]) < 1e-7 + 1e-6 * abs(fd), f"{name}[{i}]: backward {g[i]:.9g}, differences {fd:.9g}"
+        idx = range(p.size) if p.size <= 40 else pick.choice(p.size, 40, replace=False)
+        assert_matches_differences(loss, name, p, model.grads[name], idx)
 
 
 def test_scheduled_sampling_gradients_with_fixed_draws(rng):
@@ -327,18 +330,8 @@ def test_regression_gradients_match_finite_differences(config, rng):
     assert steps == tl.sum() and np.isclose(value, loss(), rtol=1e-12)
     assert ("src_embedding.weight" in model.parameters()) != config["src_values"]
     assert ("tgt_embedding.weight" in model.parameters()) != config["tgt_values"]
-    h = 1e-6
     for name, p in model.parameters().items():
-        flat, g = p.reshape(-1), model.grads[name].reshape(-1)
-        for i in range(0, flat.size, max(1, flat.size // 25)):
-            old = flat[i]
-            flat[i] = old + h
-            up = loss()
-            flat[i] = old - h
-            down = loss()
-            flat[i] = old
-            fd = (up - down) / (2 * h)
-            assert abs(fd - g[i]) < 1e-7 + 1e-6 * abs(fd), f"{name}[{i}]: backward {g[i]:.9g}, differences {fd:.9g}"
+        assert_matches_differences(loss, name, p, model.grads[name], range(0, p.size, max(1, p.size // 25)))
 
 
 @pytest.mark.parametrize("attention", ["bahdanau", "luong_concat", None])

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common.hpp"
 #include "rnnkit/rnnkit.hpp"
 
 namespace py = pybind11;
@@ -19,11 +20,7 @@ using rnnkit::LayerConfig;
 
 namespace {
 
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
+using rnnkit_bindings::shape_str;
 
 template <class S>
 using Array = py::array_t<S, py::array::c_style | py::array::forcecast>;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common.hpp"
 #include "rnnkit/rnnkit.hpp"
 
 namespace py = pybind11;
@@ -22,11 +23,7 @@ using Array = py::array_t<S, py::array::c_style | py::array::forcecast>;
 using Ints = py::array_t<int, py::array::c_style | py::array::forcecast>;
 using Tokens = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
+using rnnkit_bindings::shape_str;
 
 void require(bool ok, const std::string& what, const py::array& a) {
     if (!ok) throw py::value_error(what + ", got " + shape_str(a));

@@ -211,8 +211,7 @@ class Sequential(Module):
         self.optimizer = _optim.get(optimizer if optimizer is not None else (self.optimizer or "adam"), self)
         epochs = _positive("epochs", epochs)
         batch_size = _positive("batch_size", batch_size)
-        if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
-            raise ValueError(f"clip_norm: expected a positive number or None, got {clip_norm!r}")
+        _check_clip_norm(clip_norm)
         in_axis, out_axis = self._batch_axes()
         lengths = self._mask_lengths(x, lengths)
         x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
@@ -220,12 +219,7 @@ class Sequential(Module):
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise TypeError("validation_data: expected (x_val, y_val) or (x_val, y_val, lengths_val)")
             validation_data = tuple(validation_data) + (None,) * (3 - len(validation_data))
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not hasattr(cb, "on_epoch_end"):
-                raise TypeError(f"callbacks: expected objects with on_epoch_end(epoch, logs), got {type(cb).__name__}")
-            if hasattr(cb, "set_model"):
-                cb.set_model(self)
+        callbacks = _start_callbacks(callbacks, self)
         rng = np.random.default_rng(seed)
         n = x.shape[in_axis]
         history = {"loss": []}
@@ -263,16 +257,11 @@ class Sequential(Module):
                     history["val_loss"].append(logs["val_loss"])
                 history["loss"].append(logs["loss"])
                 progress.update(0, epoch, logs["loss"], logs.get("val_loss"), seen / (time.perf_counter() - start))
-                stop = False
-                for cb in callbacks:
-                    stop = bool(cb.on_epoch_end(epoch, logs)) or stop
-                if stop:
+                if _end_epoch(callbacks, epoch, logs):
                     break
         finally:
             progress.close()
-        for cb in callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(self)
+        _end_training(callbacks, self)
         return history
 
     def evaluate(self, x, y, lengths=None, batch_size=256, loss=None):
@@ -322,6 +311,37 @@ class Sequential(Module):
         if lengths is not None:
             lengths = lengths_array(lengths, x.shape[in_axis], x.shape[1 - in_axis], minimum=0)
         return x, y, lengths
+
+
+# The pieces of a Keras-like training loop that every model's fit shares (Sequential, Seq2Seq).
+def _check_clip_norm(clip_norm) -> None:
+    if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
+        raise ValueError(f"clip_norm: expected a positive number or None, got {clip_norm!r}")
+
+
+def _start_callbacks(callbacks, model) -> list:
+    """The callbacks as a list, each checked for on_epoch_end and given the model (set_model) if it takes one."""
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not hasattr(cb, "on_epoch_end"):
+            raise TypeError(f"callbacks: expected objects with on_epoch_end(epoch, logs), got {type(cb).__name__}")
+        if hasattr(cb, "set_model"):
+            cb.set_model(model)
+    return callbacks
+
+
+def _end_epoch(callbacks, epoch, logs) -> bool:
+    """Every callback's on_epoch_end (all of them run); True when one asks to stop."""
+    stop = False
+    for cb in callbacks:
+        stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+    return stop
+
+
+def _end_training(callbacks, model) -> None:
+    for cb in callbacks:
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(model)
 
 
 def _positive(name, value) -> int:

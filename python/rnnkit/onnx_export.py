@@ -66,7 +66,7 @@ class _Graph:
         return outs[0] if outputs == 1 else outs
 
 
-def _lstm_blocks(layer, p, gates):
+def _lstm_blocks(layer, gates):
     """rnnkit rows (remaining gates in i f g o order) -> ONNX rows i o f c."""
     coupled = layer.get_config().get("coupled_input_forget", False)
 
@@ -101,7 +101,7 @@ def _recurrent(g, layer, x, lens, where):
         op = "LSTM"
         coupled = cfg.get("coupled_input_forget", False)
         gates = ["f", "g", "o"] if coupled else ["i", "f", "g", "o"]
-        blocks = _lstm_blocks(layer, p, gates)
+        blocks = _lstm_blocks(layer, gates)
         acts = [_activation(cfg["recurrent_activation"], where), _activation(cfg["activation"], where),
                 _activation(cfg["activation"], where)]
         if cfg.get("cell_clip"):
@@ -146,7 +146,7 @@ def _recurrent(g, layer, x, lens, where):
     return x
 
 
-def _last_step(g, layer, y, lens, directions, width):
+def _last_step(g, y, lens, directions, width):
     """y (T, B, F) -> (B, F): forward features at step lens-1, reverse features at step 0."""
     T = g.op("Gather", [g.op("Shape", [y]), g.const("zero", np.array(0, np.int64))])
     steps = g.op("Range", [g.const("zero", np.array(0, np.int64)), T, g.const("one", np.array(1, np.int64))])
@@ -227,7 +227,7 @@ def export_onnx(model, path, batch_first=None, dynamic_axes=True, opset: int = 1
             continue
         elif isinstance(layer, _nn.LastStep):
             d = layer.directions or directions
-            x = _last_step(g, layer, x, lens, d, width)
+            x = _last_step(g, x, lens, d, width)
             per_step = False
         else:
             raise ValueError(f"{where}: no ONNX export for this layer")

@@ -23,7 +23,7 @@ from . import optim as _optim
 from ._backend import core as _core
 from ._checks import as_dtype, flag, float_array, lengths_array, positive_int, seed_value, shape_str, untorch
 from .attention import ATTENTION_KINDS
-from .model import _progress, clip_grad_norm
+from .model import _check_clip_norm, _end_epoch, _end_training, _progress, _start_callbacks, clip_grad_norm
 from .module import Module, load_into
 
 __all__ = ["Seq2Seq"]
@@ -240,20 +240,14 @@ class Seq2Seq(Module):
         batch_size = positive_int("batch_size", batch_size)
         teacher_forcing = _ratio("teacher_forcing", teacher_forcing)
         label_smoothing = _smoothing(label_smoothing)
-        if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
-            raise ValueError(f"clip_norm: expected a positive number or None, got {clip_norm!r}")
+        _check_clip_norm(clip_norm)
         src, tgt, sl, tl = self._pairs(src, tgt, src_lengths, tgt_lengths)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 4):
                 raise TypeError("validation_data: expected (src, tgt) or (src, tgt, src_lengths, tgt_lengths)")
             validation_data = self._pairs(*(tuple(validation_data) + (None, None))[:4])
         self.optimizer = _optim.get(optimizer if optimizer is not None else (self.optimizer or "adam"), self)
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not hasattr(cb, "on_epoch_end"):
-                raise TypeError(f"callbacks: expected objects with on_epoch_end(epoch, logs), got {type(cb).__name__}")
-            if hasattr(cb, "set_model"):
-                cb.set_model(self)
+        callbacks = _start_callbacks(callbacks, self)
         rng = np.random.default_rng(seed)
         n = src.shape[0]
         tokens_out = self.tgt_vocab is not None
@@ -294,16 +288,11 @@ class Seq2Seq(Module):
                 for key, value in logs.items():
                     history[key].append(value)
                 progress.update(0, epoch, logs["loss"], logs.get("val_loss"), seen / (time.perf_counter() - start))
-                stop = False
-                for cb in callbacks:
-                    stop = bool(cb.on_epoch_end(epoch, logs)) or stop
-                if stop:
+                if _end_epoch(callbacks, epoch, logs):
                     break
         finally:
             progress.close()
-        for cb in callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(self)
+        _end_training(callbacks, self)
         return history
 
     def evaluate(self, src, tgt, src_lengths=None, tgt_lengths=None, batch_size=256, label_smoothing=0.0) -> float:
