@@ -89,6 +89,7 @@ void apply_options(LayerConfig& c, const py::dict& options) {
         else if (key == "proj_size") c.proj_size = v.cast<int>();
         else if (key == "layer_norm") c.layer_norm = v.cast<bool>();
         else if (key == "full_gate_recurrence") c.full_gate_recurrence = v.cast<bool>();
+        else if (key == "num_heads") c.num_heads = v.cast<int>();
         else throw py::value_error("options: unknown option '" + key + "'");
     }
 }
@@ -132,6 +133,12 @@ void bind_layer(py::module_& m, const char* name) {
              py::arg("seed") = 0, py::arg("recurrent_dropout") = 0.0, py::arg("backend") = "cpu",
              py::arg("options") = py::dict())
         .def_property_readonly("num_states", [](const L& self) { return self.net.num_states(); })
+        .def_property_readonly("state_sizes",
+                               [](const L& self) {
+                                   std::vector<int> sizes;
+                                   for (int k = 0; k < self.net.num_states(); ++k) sizes.push_back(self.net.state_size(k));
+                                   return sizes;
+                               })
         .def_property_readonly("backend", [](const L& self) { return rnnkit::to_string(self.net.config().backend); })
         .def("parameter_info",
              [](const L& self) {

@@ -16,6 +16,7 @@ const char* dim_name(rnnkit::Dim d) {
         case rnnkit::Dim::Hidden: return "hidden_size";
         case rnnkit::Dim::Output: return "proj_size or hidden_size";
         case rnnkit::Dim::GateState: return "3*hidden_size";
+        case rnnkit::Dim::HeadDim: return "hidden_size/num_heads";
         default: return "extra_rows";
     }
 }
@@ -58,6 +59,7 @@ void bind_registry(py::module_& m) {
             row["extra_rows"] = c->extra_rows;
             row["params"] = params;
             row["options"] = c->options;
+            row["state_names"] = c->state_names;
             row["init"] = c->init;
             row["backends"] = c->backends;
             out.append(row);

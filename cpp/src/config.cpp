@@ -127,6 +127,13 @@ void validate(const LayerConfig& c) {
     option("proj_size", c.proj_size != d.proj_size);
     option("layer_norm", c.layer_norm != d.layer_norm);
     option("full_gate_recurrence", c.full_gate_recurrence != d.full_gate_recurrence);
+    option("num_heads", c.num_heads != d.num_heads);
+    if (c.num_heads < 1 || c.hidden_size % c.num_heads != 0)
+        fail("num_heads: expected a positive divisor of hidden_size (" + std::to_string(c.hidden_size) + "), got " +
+             std::to_string(c.num_heads));
+    if (c.recurrent_dropout > 0.0 && std::string(cell.recurrence) == "none")
+        fail(std::string("recurrent_dropout: cell kind '") + cell.name +
+             "' has no recurrent weights (its gates read the input only); use dropout between layers");
     if (c.full_gate_recurrence &&
         (c.layer_norm || c.proj_size > 0 || c.cell_clip > 0 || c.zoneout > 0 || c.zoneout_cell > 0 || !c.input_gate ||
          !c.forget_gate || !c.output_gate || !c.input_activation || !c.output_activation || c.coupled_input_forget))

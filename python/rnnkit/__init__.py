@@ -12,14 +12,16 @@ from .attention import Attention
 from .cells import GRUCell, LSTMCell, RNNCell
 from .io import ModelFileError, load, load_checkpoint, load_metadata, save, save_checkpoint
 from .layers import GRU, LSTM, RNN, IndRNN
+from .min_rnn import minGRU, minLSTM
 from .model import EarlyStopping, Sequential, clip_grad_norm, clip_grad_value
 from .module import Module, layer_class, registry
 from .nn import Dense, Dropout, Embedding, LastStep
 from .seq2seq import Seq2Seq
+from .xlstm_layers import mLSTM, sLSTM
 
 __version__ = _core.__version__
 
-__all__ = ["LSTM", "GRU", "RNN", "IndRNN", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
+__all__ = ["LSTM", "GRU", "RNN", "IndRNN", "sLSTM", "mLSTM", "minGRU", "minLSTM", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
            "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
            "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",

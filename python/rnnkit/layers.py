@@ -43,7 +43,7 @@ def _jsonable(value):
 _OPTION_DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid", "cell_clip": None, "input_gate": True,
                     "forget_gate": True, "output_gate": True, "input_activation": True, "output_activation": True,
                     "coupled_input_forget": False, "zoneout": 0.0, "zoneout_cell": 0.0, "recurrent_clip": None,
-                    "proj_size": 0, "layer_norm": False, "full_gate_recurrence": False}
+                    "proj_size": 0, "layer_norm": False, "full_gate_recurrence": False, "num_heads": 1}
 
 
 def lstm_options(activation, recurrent_activation, cell_clip, zoneout, zoneout_cell, input_gate, forget_gate,
@@ -185,14 +185,51 @@ class _Recurrent(CoreModule):
         self._core.rng_counter = int(value)
 
     # --- forward -------------------------------------------------------------------------------------
-    def _forward(self, x, h0, c0, lengths, training, g0=None):
-        I = self.input_size
-        x = float_array("x", x, self.dtype, shape=(None, None, I))
+    def _time_major(self, x):
+        """x checked and time-major (T, B, I), with at least one step and one sequence."""
+        x = float_array("x", x, self.dtype, shape=(None, None, self.input_size))
         if self.batch_first:
             x = np.ascontiguousarray(x.transpose(1, 0, 2))
-        T, B = x.shape[0], x.shape[1]
-        if T == 0 or B == 0:
+        if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"x: expected at least one time step and one sequence, got {shape_str(x.shape)}")
+        return x
+
+    def _finish_y(self, y, training):
+        """The core's y merged (bidirectional merge modes) and laid out as the caller's x."""
+        if self._merged():
+            y = self._merge(y, training)
+        if self.batch_first:
+            y = tuple(part.transpose(1, 0, 2) for part in y) if isinstance(y, tuple) else y.transpose(1, 0, 2)
+        return y
+
+    def _forward_states(self, x, states, lengths, training):
+        """The call of a cell with any number of states: states None or a list of num_states arrays (each None
+        for zeros), state k of shape (L*D, B, width k), h first; returns y and the list of final states."""
+        x = self._time_major(x)
+        B = x.shape[1]
+        if states is not None:
+            widths, LD = self._core.state_sizes, self.num_layers * self.num_directions
+            states = [None if s is None else float_array(f"state[{k}]", s, self.dtype, shape=(LD, B, widths[k]))
+                      for k, s in enumerate(states)]
+        if lengths is not None:
+            lengths = lengths_array(lengths, B, x.shape[0], minimum=0)
+        y, finals = self._core.forward(x, states, lengths, flag("training", training))
+        return self._finish_y(y, training), list(finals)
+
+    def _backward_states(self, dy, dstates):
+        """Backward of _forward_states: dstates None or a list like its states; returns dx and the list of
+        gradients w.r.t. the initial states."""
+        dy = self._time_major_dy(dy)
+        if dstates is not None:
+            widths, LD, B = self._core.state_sizes, self.num_layers * self.num_directions, dy.shape[1]
+            dstates = [None if s is None else float_array(f"dstate[{k}]", s, self.dtype, shape=(LD, B, widths[k]))
+                       for k, s in enumerate(dstates)]
+        dx, initials = self._core.backward(dy, dstates)
+        return (dx.transpose(1, 0, 2) if self.batch_first else dx), list(initials)
+
+    def _forward(self, x, h0, c0, lengths, training, g0=None):
+        x = self._time_major(x)
+        T, B = x.shape[0], x.shape[1]
         state_shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if h0 is not None:
             h0 = float_array("h0", h0, self.dtype, shape=state_shape[:2] + (self._h_size,))
@@ -205,11 +242,7 @@ class _Recurrent(CoreModule):
             g0 = float_array("state[2]", g0, self.dtype, shape=state_shape[:2] + (3 * self.hidden_size,))
         y, h_n, c_n, g_n = self._core_forward(x, h0, c0, lengths, training, g0)
         self._g_n = g_n
-        if self._merged():
-            y = self._merge(y, training)
-        if self.batch_first:
-            y = tuple(part.transpose(1, 0, 2) for part in y) if isinstance(y, tuple) else y.transpose(1, 0, 2)
-        return y, h_n, c_n
+        return self._finish_y(y, training), h_n, c_n
 
     # --- bidirectional merge modes (Keras's Bidirectional): the core concatenates, these combine ----------
     def _merge(self, y, training):
@@ -240,7 +273,8 @@ class _Recurrent(CoreModule):
         return np.concatenate([dy * bwd, dy * fwd], axis=2)
 
     # --- backward ------------------------------------------------------------------------------------
-    def _backward(self, dy, dh_n, dc_n, dg_n=None):
+    def _time_major_dy(self, dy):
+        """dy (a tuple with merge_mode=None) checked against the recorded forward, unmerged, time-major."""
         T, B = self._recorded_shape()
         out = self.output_size
         shape = (B, T, out) if self.batch_first else (T, B, out)
@@ -255,7 +289,11 @@ class _Recurrent(CoreModule):
             if self.batch_first:
                 dy = dy.transpose(1, 0, 2)
         dy = self._unmerge(dy, T, B) if self._merged() else dy
-        dy = np.ascontiguousarray(dy)
+        return np.ascontiguousarray(dy)
+
+    def _backward(self, dy, dh_n, dc_n, dg_n=None):
+        dy = self._time_major_dy(dy)
+        B = dy.shape[1]
         state_shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if dh_n is not None:
             dh_n = float_array("dh_n", dh_n, self.dtype, shape=state_shape[:2] + (self._h_size,))
@@ -571,6 +609,10 @@ class IndRNN(_SingleState):
         return extra
 
 
+# Layer classes of registered cells written in other modules (xlstm_layers.py, min_rnn.py).
+_DEFINED_ELSEWHERE = ("sLSTM", "mLSTM", "minGRU", "minLSTM")
+
+
 def _layers_of_registered_cells() -> dict:
     """A layer class for every cell kind registered in C++ (`_core.cell_kinds()`) that has no class above, so
     that a cell added in C++ (a header and a registry row) is a keyword away here too: one state gets GRU's
@@ -578,7 +620,7 @@ def _layers_of_registered_cells() -> dict:
     made = {}
     for cell in _core.cell_kinds():
         name = cell["layer_class"]
-        if name in globals() or name in made or cell["num_states"] > 2:
+        if name in globals() or name in made or name in _DEFINED_ELSEWHERE or cell["num_states"] > 2:
             continue
         base = _SingleState if cell["num_states"] == 1 else _TwoState
 

@@ -14,7 +14,9 @@ inline namespace v0 {
 
 // A dimension of a parameter tensor, in terms of the layer: G = gates * H rows, I the layer's input size,
 // Output the width of h (proj_size with a projection, else H).
-enum class Dim : int { Gates, Input, Hidden, ExtraRows, Output, GateState };  // GateState: 3H (FGR)
+// Gates is the row's gate rows (gates * H, or a cell's own count such as the mLSTM's 4H + 2 heads); HeadDim is
+// H / num_heads (the sLSTM's block-diagonal weight_hh).
+enum class Dim : int { Gates, Input, Hidden, ExtraRows, Output, GateState, HeadDim };  // GateState: 3H (FGR)
 
 // When a parameter exists.
 enum class Presence : int { Always, WithBias, WithPeephole, WithProjection, WithLayerNorm, WithFullGateRecurrence };
@@ -46,6 +48,7 @@ struct CellInfo {
     std::vector<std::string> options;    // LayerConfig fields besides the common ones that apply
     const char* init;             // default initialisation of every parameter
     std::vector<std::string> backends;   // the backends with drivers for this cell ("cpu", "reference", ...)
+    std::vector<std::string> state_names;  // the state tensors, h first ("h", "c", ...)
 };
 
 // Every registered cell kind, in registry order (a kind's value is its index).
@@ -54,6 +57,9 @@ const CellInfo& cell_info(CellKind kind);      // throws std::invalid_argument f
 CellKind cell_kind(const std::string& name);   // by name; throws std::invalid_argument listing the names
 const char* to_string(CellKind kind);          // the row's name
 int num_states(CellKind kind);
+// Features of state k per (layer, direction, batch row) for a layer: h has proj_size with a projection; the
+// mLSTM's matrix memory C has num_heads * dh * dh, its stabiliser m num_heads; most others hidden_size.
+int state_width(const LayerConfig& config, int k);
 
 }  // namespace v0
 }  // namespace rnnkit

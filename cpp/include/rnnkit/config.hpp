@@ -24,7 +24,10 @@ inline namespace v0 {
 
 // A cell kind is a row of the cell registry (rnnkit/cells.hpp lists them, with names, traits and parameter
 // layouts); the built-in rows have names here. A kind registered later is reached by name: cell_kind("...").
-enum class CellKind : int { LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3, RNN = 4, INDRNN = 5 };
+enum class CellKind : int {
+    LSTM = 0, GRU = 1, RNN_TANH = 2, RNN_RELU = 3, RNN = 4, INDRNN = 5,
+    SLSTM = 6, MLSTM = 7, MINGRU = 8, MINLSTM = 9  // xLSTM's sLSTM and mLSTM; Feng et al.'s minGRU, minLSTM
+};
 
 // The most state tensors a cell carries (LSTM 2: h, c; GRU and RNN 1; later cells up to 4), h first.
 constexpr int kMaxStates = 4;
@@ -104,6 +107,9 @@ struct LayerConfig {
     // LSTM full gate recurrence (Greff's FGR): the gates also see the previous step's i, f, o through
     // weight_gates [3H, 3H]; those activations are a third state (width 3H). See cells/full_gate.hpp.
     bool full_gate_recurrence = false;
+    // Heads of the xLSTM cells (sLSTM: block-diagonal recurrent weights, one (4*dh, dh) block per head; mLSTM: one
+    // matrix memory per head); hidden_size must be a multiple. 1 for every other cell.
+    int num_heads = 1;
     std::uint64_t seed = 0;             // parameter initialisation and dropout masks
     Backend backend = Backend::Cpu;     // where the sequence loops run (not part of a saved model)
 };

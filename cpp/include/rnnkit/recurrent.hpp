@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "rnnkit/cells.hpp"
 #include "rnnkit/config.hpp"
 
 namespace rnnkit {
@@ -27,12 +28,9 @@ public:
     const LayerConfig& config() const { return config_; }
     int num_directions() const { return config_.bidirectional ? 2 : 1; }
     int num_states() const { return num_states_; }  // state tensors of the cell, h first (LSTM: h, c)
-    // Features of state k per (layer, direction, batch row): h has proj_size with a projection, all else H.
-    // (Full gate recurrence: state 2 holds the previous step's i, f, o, 3H wide.)
-    int state_size(int k) const {
-        if (k == 0 && config_.proj_size > 0) return config_.proj_size;
-        return k == 2 && config_.full_gate_recurrence ? 3 * config_.hidden_size : config_.hidden_size;
-    }
+    // Features of state k per (layer, direction, batch row): state_width(config, k) (rnnkit/cells.hpp): h has
+    // proj_size with a projection, full gate recurrence's state 2 is 3H, the mLSTM's C is num_heads*dh*dh, ...
+    int state_size(int k) const { return state_width(config_, k); }
     int output_size() const { return num_directions() * state_size(0); }  // y's features: D * width of h
 
     // Parameter slab: the cell's registry row (rnnkit/cells.hpp) per layer and direction, with torch.nn's names,

@@ -68,6 +68,8 @@ struct CellOptions {
     double recurrent_clip = 0.0;    // IndRNN: |u| <= recurrent_clip (0: off)
     bool layer_norm = false;        // LSTM, GRU: the layer-normalised cell (cells/layer_norm.hpp)
     bool full_gate = false;         // LSTM: full gate recurrence (cells/full_gate.hpp)
+    int num_heads = 1;              // sLSTM, mLSTM: heads (H / num_heads units each)
+    int gate_rows = 0;              // rows of W when not gates * H (mLSTM: 4H + 2 heads), else 0
 };
 
 // act(x) for any Nonlinearity (a run-time switch; the fixed cells call sigmoid/tanh_ directly).

@@ -3,7 +3,9 @@
 // driver is instantiated for it here; a hand-written reference (reference/) is optional.
 #include "cells/registry.hpp"
 
+#include <cmath>
 #include <stdexcept>
+#include <vector>
 #include <string>
 
 #include "cells/gru.hpp"
@@ -12,8 +14,13 @@
 #include "cells/layer_norm.hpp"
 #include "cells/lstm.hpp"
 #include "cells/lstm_variants.hpp"
+#include "cells/min_rnn.hpp"
+#include "cells/mlstm.hpp"
+#include "cells/slstm.hpp"
 #include "cells/rnn.hpp"
 #include "cpu/driver.hpp"
+#include "cpu/mlstm_driver.hpp"
+#include "cpu/scan_driver.hpp"
 #include "cpu/row_driver.hpp"
 #include "reference/reference.hpp"
 
@@ -88,6 +95,53 @@ struct GruPick {  // linear_before_reset changes the step's schedule (a mid-step
     }
 };
 
+// A block-diagonal recurrence (sLSTM): weight_hh [G, dh] holds each gate row's dh weights on the h of its head.
+// The CPU driver runs it as a dense [G, H] matrix with zeros off the heads' blocks (num_heads times the
+// recurrent arithmetic of a per-head product, on the driver's packed, threaded product); backward folds the
+// dense gradient's blocks back.
+template <class Cell>
+struct BlockDiagonal {
+    template <class S>
+    static std::vector<S> expand(const S* R, int H, int heads) {  // [G, dh] -> [G, H]
+        const int dh = H / heads, G = Cell::traits.gates * H;
+        std::vector<S> dense(std::size_t(G) * H, S(0));
+        for (int r = 0; r < G; ++r) {
+            const int head = (r % H) / dh;
+            for (int i = 0; i < dh; ++i) dense[std::size_t(r) * H + head * dh + i] = R[std::size_t(r) * dh + i];
+        }
+        return dense;
+    }
+    template <class S> static void forward(const SeqForward<S>& a) {
+        const std::vector<S> dense = expand(a.R, a.H, a.opt->num_heads);
+        SeqForward<S> d = a;
+        d.R = dense.data();
+        cpu::sequence_forward<Cell, S>(d);
+    }
+    template <class S> static void backward(const SeqBackward<S>& a) {
+        const int H = a.H, dh = H / a.opt->num_heads, G = Cell::traits.gates * H;
+        const std::vector<S> dense = expand(a.R, H, a.opt->num_heads);
+        std::vector<S> dR(std::size_t(G) * H, S(0));
+        SeqBackward<S> d = a;
+        d.R = dense.data();
+        d.dR = dR.data();
+        cpu::sequence_backward<Cell, S>(d);
+        for (int r = 0; r < G; ++r) {
+            const int head = (r % H) / dh;
+            for (int i = 0; i < dh; ++i) a.dR[std::size_t(r) * dh + i] += dR[std::size_t(r) * H + head * dh + i];
+        }
+    }
+};
+// Cells whose step is a linear recurrence: the scan driver; the mLSTM: its own driver.
+template <class Cell>
+struct Scan {
+    template <class S> static void forward(const SeqForward<S>& a) { cpu::scan_forward<Cell, S>(a); }
+    template <class S> static void backward(const SeqBackward<S>& a) { cpu::scan_backward<Cell, S>(a); }
+};
+struct Mlstm {
+    template <class S> static void forward(const SeqForward<S>& a) { cpu::mlstm_forward<S>(a); }
+    template <class S> static void backward(const SeqBackward<S>& a) { cpu::mlstm_backward<S>(a); }
+};
+
 // The rows' configure functions: a layer's options as its cell reads them.
 CellOptions common_options(const LayerConfig& c, int gates, int saved) {
     CellOptions o;
@@ -130,6 +184,52 @@ CellOptions gru_options(const LayerConfig& c) {
     return o;
 }
 CellOptions single_gate_options(const LayerConfig& c) { return common_options(c, 1, 1); }
+CellOptions slstm_options(const LayerConfig& c) {
+    CellOptions o = common_options(c, 4, SlstmCell::traits.saved);
+    o.states = 4;
+    o.num_heads = c.num_heads;
+    return o;
+}
+CellOptions mlstm_options(const LayerConfig& c) {
+    CellOptions o = common_options(c, 4, MlstmCell::traits.saved);
+    o.states = 4;
+    o.num_heads = c.num_heads;
+    o.gate_rows = MlstmCell::gate_rows(c.hidden_size, c.num_heads);
+    return o;
+}
+template <class Cell>
+CellOptions min_options(const LayerConfig& c) { return common_options(c, Cell::traits.gates, Cell::traits.saved); }
+
+int mlstm_state_width(const LayerConfig& c, int k) { return MlstmCell::state_width(k, c.hidden_size, c.num_heads); }
+int mlstm_training_slots(const LayerConfig&, int k, int T) { return MlstmCell::training_slots(k, T); }
+
+// xlstm's gate-bias initialisation. sLSTM (its "powerlaw_blockdependent" for one block): the forget gate's bias
+// of unit u of a head is -(-5 + 12 (u / (dh - 1))^0.3) (from 5 down to -7), every other bias 0. mLSTM: the input
+// and forget gates' weight rows 0, their biases N(0, 0.1) and linspace(3, 6) over the heads.
+void slstm_initialize(const LayerConfig& c, const std::string& name, std::vector<double>& v, std::mt19937_64&) {
+    if (name.rfind("bias_", 0) != 0) return;
+    const int H = c.hidden_size, dh = H / c.num_heads;
+    for (double& x : v) x = 0.0;
+    if (name.rfind("bias_ih", 0) != 0) return;
+    for (int u = 0; u < H; ++u) {
+        const int j = u % dh;
+        const double ratio = dh > 1 ? double(j) / double(dh - 1) : 0.0;
+        v[std::size_t(H + u)] = -(-5.0 + 12.0 * std::pow(ratio, 0.3));
+    }
+}
+void mlstm_initialize(const LayerConfig& c, const std::string& name, std::vector<double>& v, std::mt19937_64& engine) {
+    const int H = c.hidden_size, NH = c.num_heads;
+    if (name.rfind("weight_ih", 0) == 0) {
+        const std::size_t I = v.size() / std::size_t(4 * H + 2 * NH);
+        for (std::size_t i = std::size_t(4 * H) * I; i < v.size(); ++i) v[i] = 0.0;
+    } else if (name.rfind("bias_ih", 0) == 0) {
+        std::normal_distribution<double> normal(0.0, 0.1);
+        for (int h = 0; h < NH; ++h) {
+            v[std::size_t(4 * H + h)] = normal(engine);
+            v[std::size_t(4 * H + NH + h)] = NH > 1 ? 3.0 + 3.0 * h / (NH - 1) : 3.0;
+        }
+    }
+}
 
 template <class S>
 using RefPair = std::pair<ForwardFn<S>, BackwardFn<S>>;
@@ -154,6 +254,8 @@ CellSpec row(CellKind kind, const char* name, const char* layer_class, const cha
     spec.f64.forward[ref] = ref64.first;
     spec.f64.backward[ref] = ref64.second;
     if (ref32.first) spec.info.backends.push_back("reference");
+    const char* names[kMaxStates] = {"h", "c", tr.states == 4 ? "n" : "a", "m"};
+    for (int k = 0; k < tr.states; ++k) spec.info.state_names.push_back(names[k]);
     if (!configure) throw std::logic_error(std::string("cell registry: row '") + name + "' has no configure");
     return spec;
 }
@@ -217,6 +319,37 @@ const std::vector<CellSpec>& cell_table() {
                                      {"bias_hh", {Dim::Gates}, Presence::WithBias}},
                                     {"nonlinearity", "recurrent_clip"}, &single_gate_options, {nullptr, nullptr},
                                     {nullptr, nullptr}));
+        auto xlstm_params = dense_params();
+        xlstm_params[1].shape = {Dim::Gates, Dim::HeadDim};
+        r.push_back(row<SlstmCell, BlockDiagonal<SlstmCell>>(
+            CellKind::SLSTM, "slstm", "sLSTM", nullptr,
+            "m = max(i~, m_prev + log σ(f~)); c = f c_prev + i tanh(z~); n = f n_prev + i; h = σ(o~) c / n "
+            "(i = exp(i~ - m), f = exp(log σ(f~) + m_prev - m); R block-diagonal over heads)",
+            xlstm_params, {"num_heads"}, &slstm_options, {nullptr, nullptr}, {nullptr, nullptr}));
+        r.back().initialize = &slstm_initialize;
+        r.push_back(row<MlstmCell, Mlstm>(
+            CellKind::MLSTM, "mlstm", "mLSTM", nullptr,
+            "C = f C_prev + i k v^T; n = f n_prev + i k; h = σ(o~) C^T q / max(|n.q|, e^-m) per head "
+            "(i, f scalars per head, stabilised by m; no recurrent weights)",
+            {{"weight_ih", {Dim::Gates, Dim::Input}, Presence::Always},
+             {"bias_ih", {Dim::Gates}, Presence::WithBias}},
+            {"num_heads"}, &mlstm_options, {nullptr, nullptr}, {nullptr, nullptr}));
+        r.back().initialize = &mlstm_initialize;
+        r.back().state_width = &mlstm_state_width;
+        r.back().training_slots = &mlstm_training_slots;
+        r.back().info.state_names = {"h", "C", "n", "m"};
+        const std::vector<ParamTemplate> input_only{{"weight_ih", {Dim::Gates, Dim::Input}, Presence::Always},
+                                                    {"bias_ih", {Dim::Gates}, Presence::WithBias}};
+        r.push_back(row<MinGruCell, Scan<MinGruCell>>(
+            CellKind::MINGRU, "mingru", "minGRU", nullptr,
+            "h = (1 - z) h_prev + z g(h~), z = σ(W_z x + b_z), h~ = W_h x + b_h; g(x) = x + 1/2 (x >= 0), σ(x) "
+            "(x < 0); a parallel scan over time in training",
+            input_only, {}, &min_options<MinGruCell>, {nullptr, nullptr}, {nullptr, nullptr}));
+        r.push_back(row<MinLstmCell, Scan<MinLstmCell>>(
+            CellKind::MINLSTM, "minlstm", "minLSTM", nullptr,
+            "h = f' h_prev + i' g(h~), f' = f / (f + i), i' = i / (f + i), f, i = σ(W x + b); a parallel scan over "
+            "time in training",
+            input_only, {}, &min_options<MinLstmCell>, {nullptr, nullptr}, {nullptr, nullptr}));
         for (std::size_t i = 0; i < r.size(); ++i)
             if (int(r[i].info.kind) != int(i)) throw std::logic_error("cell registry: kinds must be row indices");
         return r;
@@ -289,6 +422,20 @@ CellKind cell_kind(const std::string& name) {
 }
 
 const char* to_string(CellKind kind) { return cell_info(kind).name; }
+
+int state_width(const LayerConfig& c, int k) {
+    const detail::CellSpec& spec = detail::cell_spec(c.kind);
+    if (spec.state_width) return spec.state_width(c, k);
+    if (k == 0 && c.proj_size > 0) return c.proj_size;
+    return k == 2 && c.full_gate_recurrence ? 3 * c.hidden_size : c.hidden_size;
+}
+
+namespace detail {
+int training_slots(const LayerConfig& c, int k, int T) {
+    const CellSpec& spec = cell_spec(c.kind);
+    return spec.training_slots ? spec.training_slots(c, k, T) : T + 1;
+}
+}  // namespace detail
 
 int num_states(CellKind kind) { return cell_info(kind).states; }
 

@@ -49,12 +49,12 @@ void zoneout_forward(const SeqForward<S>& a, const UnitsForward<S>& uf, int t, i
 template <class Cell, class S>
 void sequence_forward(const SeqForward<S>& a) {
     constexpr CellTraits tr = Cell::traits;
-    static_assert((tr.recurrence == Recurrence::Dense || tr.recurrence == Recurrence::Diagonal) &&
-                      !tr.cross_unit_reduction,
-                  "the CPU driver runs dense and diagonal recurrences without cross-unit reductions");
+    static_assert(tr.recurrence != Recurrence::None && !tr.cross_unit_reduction,
+                  "the CPU driver runs dense, block-diagonal (expanded to dense, registry.cpp) and diagonal "
+                  "recurrences without cross-unit reductions");
     constexpr int NS = tr.states;
     constexpr bool apart = tr.recurrent_apart, mid = tr.mid_step_product;
-    constexpr bool dense = tr.recurrence == Recurrence::Dense;
+    constexpr bool dense = tr.recurrence != Recurrence::Diagonal;  // block-diagonal arrives expanded
     const int T = a.T, B = a.B, I = a.I, H = a.H;
     const int G = gate_blocks<Cell>(*a.opt) * H, LD = saved_blocks<Cell>(*a.opt) * H;
     const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;
@@ -196,7 +196,7 @@ void sequence_backward(const SeqBackward<S>& a) {
     constexpr CellTraits tr = Cell::traits;
     constexpr int NS = tr.states;
     constexpr bool apart = tr.recurrent_apart, mid = tr.mid_step_product;
-    constexpr bool dense = tr.recurrence == Recurrence::Dense;
+    constexpr bool dense = tr.recurrence != Recurrence::Diagonal;  // block-diagonal arrives expanded
     const int T = a.T, B = a.B, I = a.I, H = a.H;
     const int G = gate_blocks<Cell>(*a.opt) * H, LD = saved_blocks<Cell>(*a.opt) * H;
     const std::size_t BH = std::size_t(B) * H, BL = std::size_t(B) * LD;

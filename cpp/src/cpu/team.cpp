@@ -34,6 +34,14 @@ int team_size() {
 #endif
 }
 
+int team_rank() {
+#ifdef RNNKIT_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 UnitRange my_units(int H, int grain) {
 #ifdef RNNKIT_HAVE_OPENMP
     const int threads = omp_get_num_threads(), id = omp_get_thread_num();

@@ -28,8 +28,9 @@ struct UnitRange {
 };
 UnitRange my_units(int H, int grain);
 
-// Threads in the calling thread's parallel region (1 outside one).
+// Threads in the calling thread's parallel region (1 outside one), and the calling thread's index in it.
 int team_size();
+int team_rank();
 
 class TeamBarrier;
 

@@ -106,6 +106,7 @@ public:
             if (option == "proj_size") w.key("proj_size").value(c.proj_size);
             if (option == "layer_norm") w.key("layer_norm").value(c.layer_norm);
             if (option == "full_gate_recurrence") w.key("full_gate_recurrence").value(c.full_gate_recurrence);
+            if (option == "num_heads") w.key("num_heads").value(c.num_heads);
         }
         if (cell.nonlinearity) w.key("nonlinearity").value(cell.nonlinearity);
         w.key("merge_mode").value(to_string(merge_));
@@ -235,6 +236,7 @@ std::unique_ptr<ModelLayer> recurrent_from_config(const std::string& cls, const 
     lc.zoneout_cell = config_number(c, "zoneout_cell", 0.0, where);
     lc.layer_norm = config_flag(c, "layer_norm", false, where);
     lc.full_gate_recurrence = config_flag(c, "full_gate_recurrence", false, where);
+    if (c.find("num_heads")) lc.num_heads = config_int(c, "num_heads", 1, 1 << 24, where);
     if (const json::Value* v = c.find("proj_size"); v && !v->is_null())
         lc.proj_size = int(v->as_int(where + ".proj_size", 0, 1 << 24));
     lc.input_size = config_int(c, "input_size", 1, 1 << 24, where);
@@ -255,7 +257,7 @@ std::unique_ptr<ModelLayer> recurrent_from_config(const std::string& cls, const 
                             "nonlinearity", "activation", "recurrent_activation", "cell_clip", "recurrent_clip",
                             "input_gate", "forget_gate", "output_gate", "input_activation", "output_activation",
                             "coupled_input_forget", "zoneout", "zoneout_cell", "merge_mode", "proj_size",
-                            "layer_norm", "full_gate_recurrence"});
+                            "layer_norm", "full_gate_recurrence", "num_heads"});
     return layer;
 }
 

@@ -90,7 +90,8 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
                 std::vector<std::int64_t> shape;
                 std::size_t size = 1;
                 for (Dim dim : p.shape) {
-                    const int n = dim == Dim::Gates ? opt.gates * H
+                    const int n = dim == Dim::Gates ? (opt.gate_rows ? opt.gate_rows : opt.gates * H)
+                                  : dim == Dim::HeadDim ? H / config_.num_heads
                                   : dim == Dim::Input ? layer_input_size(l)
                                   : dim == Dim::Hidden ? H
                                   : dim == Dim::Output ? state_size(0)
@@ -129,11 +130,18 @@ template <class S>
 void Recurrent<S>::reset_parameters(std::uint64_t seed) {
     std::mt19937_64 engine(mix(seed, 0));
     const double k = 1.0 / std::sqrt(double(config_.hidden_size));
+    const detail::CellSpec& spec = detail::cell_spec(config_.kind);
+    std::vector<double> values;
     for (std::size_t i = 0; i < layout_.size(); ++i) {
         S* p = params_.data() + layout_[i].offset;
         for (std::size_t j = 0; j < layout_[i].size; ++j)
             p[j] = init_[i] == int(Init::Ones) ? S(1) : init_[i] == int(Init::Zeros) ? S(0)
                                                                                     : S(-k + 2.0 * k * uniform01(engine));
+        if (spec.initialize) {  // the row's own values (xLSTM gate biases), drawn from the same engine
+            values.assign(p, p + layout_[i].size);
+            spec.initialize(config_, layout_[i].name, values, engine);
+            for (std::size_t j = 0; j < layout_[i].size; ++j) p[j] = S(values[j]);
+        }
     }
 }
 
@@ -247,7 +255,7 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
             if (dropout && l < L - 1) rec->mask.push_back(take(TB * out_cols));
             for (int d = 0; d < D; ++d) {
                 rec->gates.push_back(take(TB * stride));
-                for (int k = 0; k < NS; ++k) rec->state.push_back(take((T + 1) * SB[k]));
+                for (int k = 0; k < NS; ++k) rec->state.push_back(take(std::size_t(detail::training_slots(config_, k, T)) * SB[k]));
                 if (recurrent_dropout) rec->hmask.push_back(take(SB[0]));
                 if (proj) rec->m.push_back(take(TB * H));
                 if (zoneout)
