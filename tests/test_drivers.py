@@ -87,13 +87,23 @@ def nmse(actual, expected):
 NMSE_LIMIT = {np.float32: 1e-10, np.float64: 1e-24}
 
 
-def state_widths(options, num_states, H):
-    """Features of each state: h has proj_size with a projection, all else H."""
-    extra = options.get("options", {})
-    widths = [extra.get("proj_size", 0) or H] + [H] * (num_states - 1)
-    if extra.get("full_gate_recurrence"):
-        widths[2] = 3 * H  # the previous step's i, f, o
-    return widths
+def state_widths(layer):
+    """Features of each state (the core's state_size(k)): h has proj_size with a projection, the mLSTM's C has
+    heads * dh * dh, ..."""
+    return list(layer.state_sizes)
+
+
+def random_states(rng, kind, shape_of, widths, dtype):
+    """Initial states; an sLSTM's normaliser n is a sum of positive input gates, so it gets positive values."""
+    states = [rng.standard_normal(shape_of(w)).astype(dtype) for w in widths]
+    if kind == "slstm":
+        states[2] = np.abs(states[2]) + dtype(0.5)
+    return states
+
+
+def recurrent(kind):
+    """Whether the cell has recurrent weights (recurrent dropout applies)."""
+    return next(c for c in BASE.cell_kinds() if c["name"] == kind)["recurrence"] != "none"
 
 
 def make(core, kind, options, dtype, backend, I, H, **extra):
@@ -117,14 +127,16 @@ def case(rng, core, kind, options, dtype, T, B, I, H, layers, bidirectional, rec
     driver on one thread instead (the team against the single-thread path)."""
     D = 2 if bidirectional else 1
     cell = next(c for c in core.cell_kinds() if c["name"] == kind)
-    num_states = make(core, kind, options, dtype, "cpu", I, H).num_states  # (FGR: a third state)
+    probe = make(core, kind, options, dtype, "cpu", I, H, num_layers=layers, bidirectional=bidirectional)
+    num_states = probe.num_states  # (FGR: a third state)
     x = rng.standard_normal((T, B, I)).astype(dtype)
     lengths = rng.integers(0, T + 1, size=B).astype(np.int32)
     lengths[0] = T  # one full-length sequence
     lengths[-1] = 0  # and an empty one: zeros out, the initial state kept
-    widths = state_widths(options, num_states, H)
-    states = [rng.standard_normal((layers * D, B, w)).astype(dtype) for w in widths]
+    widths = state_widths(probe)
+    states = random_states(rng, kind, lambda w: (layers * D, B, w), widths, dtype)
     dy = rng.standard_normal((T, B, D * widths[0])).astype(dtype)
+    recurrent_dropout = recurrent_dropout if recurrent(kind) else 0.0
     dstates = [rng.standard_normal((layers * D, B, w)).astype(dtype) for w in widths]
     results = {}
     threads = core.get_num_threads()
@@ -208,8 +220,8 @@ def test_backward_matches_finite_differences(backend, label, kind, options, rng)
     # zoneout draws its training masks from the layer's counter: every forward here replays the same masks
     zoneout = any(k.startswith("zoneout") for k in options.get("options", {}))
     counter = layer.rng_counter
-    widths = state_widths(options, num_states, H)
-    states = [rng.standard_normal((2 * L, B, w)) for w in widths]
+    widths = state_widths(layer)
+    states = random_states(rng, kind, lambda w: (2 * L, B, w), widths, np.float64)
     wy = rng.standard_normal((T, B, 2 * widths[0]))
     ws = [rng.standard_normal((2 * L, B, w)) for w in widths]
     if kind == "rnn_relu":  # keep pre-activations away from the kink

@@ -20,7 +20,7 @@ OPTION_VALUES = {"peephole": True, "linear_before_reset": False, "activation": "
                  "forget_gate": False, "output_gate": False, "input_activation": False, "output_activation": False,
                  "coupled_input_forget": True, "zoneout": 0.3, "zoneout_cell": 0.2, "nonlinearity": ("elu", 0.5),
                  "recurrent_clip": 0.8, "proj_size": 3,
-                 "layer_norm": True, "full_gate_recurrence": True}
+                 "layer_norm": True, "full_gate_recurrence": True, "num_heads": 5}
 
 
 def stacked(layer):
@@ -33,6 +33,8 @@ def recurrent_examples():
     for cell in CORE.cell_kinds():
         cls = layer_class(cell["layer_class"])
         kwargs = {"nonlinearity": cell["nonlinearity"]} if cell["nonlinearity"] else {}
+        if "num_heads" in cell["options"]:
+            kwargs["num_heads"] = 1  # (H = 5: the default of 4 heads does not divide it)
         for option in [None, *cell["options"]]:
             options = dict(kwargs)
             if option:

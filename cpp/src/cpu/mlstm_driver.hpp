@@ -52,6 +52,9 @@ struct MlstmView {
     S& m(int r) const { return row(r)[7 * H + hd]; }
 };
 
+// Valid steps of row b: its length (a wavefront chunk past a row's end passes a length <= 0), or T.
+inline int mlstm_steps(const int* lengths, int b, int T) { return lengths ? std::max(0, lengths[b]) : T; }
+
 template <class S>
 S mlstm_dot(const S* a, const S* b, int n) {
     S s = 0;
@@ -203,7 +206,7 @@ void mlstm_forward(const SeqForward<S>& a) {
     project_all(pre, LD, a.x, a.W, a.bW, a.bR, T * B, I, GR);
     // rows past their length output 0
     for (int b = 0; b < B; ++b)
-        for (int t = a.lengths ? a.lengths[b] : T; t < T; ++t) zero_row(a.y + (std::size_t(t) * B + b) * a.ldy, H);
+        for (int t = mlstm_steps(a.lengths, b, T); t < T; ++t) zero_row(a.y + (std::size_t(t) * B + b) * a.ldy, H);
     if (a.training) {
         set_state(a.state[1], a.state0[1], int(B * CW));
         set_state(a.state[2], a.state0[2], B * H);
@@ -217,7 +220,7 @@ void mlstm_forward(const SeqForward<S>& a) {
 #pragma omp for schedule(dynamic)
         for (int pi = 0; pi < problems; ++pi) {
             const int b = pi / NH, hd = pi % NH;
-            const MlstmView<S> p{H, NH, dh, B, b, hd, a.lengths ? a.lengths[b] : T, T, a.reverse, pre, LD};
+            const MlstmView<S> p{H, NH, dh, B, b, hd, mlstm_steps(a.lengths, b, T), T, a.reverse, pre, LD};
             if (a.training) {
                 mlstm_problem_forward(a, p, w);
                 const int fin = (p.n + kMlstmChunk - 1) / kMlstmChunk;
@@ -241,7 +244,7 @@ void mlstm_forward(const SeqForward<S>& a) {
     }
     if (a.state_n[0])  // h after each row's last step (h0, or zeros, where a row has none)
         for (int b = 0; b < B; ++b) {
-            const int n = a.lengths ? a.lengths[b] : T;
+            const int n = mlstm_steps(a.lengths, b, T);
             S* hn = a.state_n[0] + std::size_t(b) * H;
             if (n == 0) set_state(hn, a.state0[0] ? a.state0[0] + std::size_t(b) * H : nullptr, H);
             else copy_row(hn, a.y + (std::size_t(a.reverse ? 0 : n - 1) * B + b) * a.ldy, H);
@@ -425,7 +428,7 @@ void mlstm_backward(const SeqBackward<S>& a) {
 #pragma omp for schedule(dynamic)
         for (int pi = 0; pi < problems; ++pi) {
             const int b = pi / NH, hd = pi % NH;
-            const MlstmView<S> p{H, NH, dh, B, b, hd, a.lengths ? a.lengths[b] : T, T, a.reverse, pre, LD};
+            const MlstmView<S> p{H, NH, dh, B, b, hd, mlstm_steps(a.lengths, b, T), T, a.reverse, pre, LD};
             const std::size_t c0 = std::size_t(b) * CW + std::size_t(hd) * dh * dh;
             set_state(dC.data(), a.dstate_n[1] ? a.dstate_n[1] + c0 : nullptr, dh * dh);
             set_state(dn.data(), a.dstate_n[2] ? a.dstate_n[2] + std::size_t(b) * H + hd * dh : nullptr, dh);
@@ -440,7 +443,7 @@ void mlstm_backward(const SeqBackward<S>& a) {
     if (a.dstate0[0])  // h0 reaches the output only through a row without steps
         for (int b = 0; b < B; ++b) {
             S* d = a.dstate0[0] + std::size_t(b) * H;
-            if ((a.lengths ? a.lengths[b] : T) == 0 && a.dstate_n[0]) copy_row(d, a.dstate_n[0] + std::size_t(b) * H, H);
+            if (mlstm_steps(a.lengths, b, T) == 0 && a.dstate_n[0]) copy_row(d, a.dstate_n[0] + std::size_t(b) * H, H);
             else zero_row(d, H);
         }
     gemm<S>(false, false, TB, I, GR, S(1), dgates, GR, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);

@@ -84,7 +84,8 @@ public:
         w.key("input_size").value(c.input_size).key("hidden_size").value(c.hidden_size);
         w.key("num_layers").value(c.num_layers).key("bias").value(c.bias).key("batch_first").value(batch_first_);
         w.key("dropout").value(c.dropout).key("bidirectional").value(c.bidirectional);
-        w.key("recurrent_dropout").value(c.recurrent_dropout).key("seed").value(std::uint64_t(c.seed));
+        if (std::string(cell.recurrence) != "none") w.key("recurrent_dropout").value(c.recurrent_dropout);
+        w.key("seed").value(std::uint64_t(c.seed));
         w.key("dtype").value("float32");
         for (const std::string& option : cell.options) {
             if (option == "peephole") w.key("peephole").value(c.peephole);
