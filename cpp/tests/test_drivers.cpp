@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,7 +37,8 @@ template <class S>
 Outcome<S> run(const LayerConfig& config, int T, int B, bool single_thread) {
     rnnkit::Recurrent<S> net(config);
     const int NS = net.num_states(), LD = config.num_layers * net.num_directions(), H = config.hidden_size;
-    const std::size_t state = std::size_t(LD) * B * H, out = std::size_t(T) * B * net.num_directions() * H;
+    const std::size_t out = std::size_t(T) * B * net.num_directions() * H;
+    auto state = [&](int k) { return std::size_t(LD) * B * net.state_size(k); };  // (mLSTM: C, n, m widths)
     std::mt19937_64 engine(11);
     std::normal_distribution<double> normal;
     auto draw = [&](std::size_t n) {
@@ -49,16 +51,19 @@ Outcome<S> run(const LayerConfig& config, int T, int B, bool single_thread) {
     const S* init_p[rnnkit::kMaxStates] = {};
     const S* dfinal_p[rnnkit::kMaxStates] = {};
     for (int k = 0; k < NS; ++k) {
-        init.push_back(draw(state));
-        dfinal.push_back(draw(state));
+        init.push_back(draw(state(k)));
+        dfinal.push_back(draw(state(k)));
     }
+    if (config.kind == rnnkit::CellKind::SLSTM)  // the normaliser n is a sum of positive input gates
+        for (auto& e : init[2]) e = std::abs(e) + S(0.5);
     for (int k = 0; k < NS; ++k) init_p[k] = init[k].data(), dfinal_p[k] = dfinal[k].data();
     std::vector<int> lengths(B);
     for (int b = 0; b < B; ++b) lengths[b] = 1 + (b * 7) % T;
     lengths[1] = T;
     Outcome<S> o;
     o.tensors.emplace_back(out);
-    std::vector<std::vector<S>> finals(NS, std::vector<S>(state)), dinit(NS, std::vector<S>(state));
+    std::vector<std::vector<S>> finals, dinit;
+    for (int k = 0; k < NS; ++k) finals.emplace_back(state(k)), dinit.emplace_back(state(k));
     S* finals_p[rnnkit::kMaxStates] = {};
     S* dinit_p[rnnkit::kMaxStates] = {};
     for (int k = 0; k < NS; ++k) finals_p[k] = finals[k].data(), dinit_p[k] = dinit[k].data();
@@ -83,11 +88,12 @@ void compare(const CellInfo& cell, bool option, double limit) {
     c.hidden_size = 64;  // B*H*G >= 2^16: a team of threads over packed operands
     c.num_layers = 2;
     c.bidirectional = true;
-    c.recurrent_dropout = 0.25;
+    c.recurrent_dropout = std::string(cell.recurrence) == "none" ? 0.0 : 0.25;  // (no recurrent weights)
     c.seed = 3;
     for (const auto& o : cell.options) {
         if (o == "peephole") c.peephole = option;
         if (o == "linear_before_reset") c.linear_before_reset = !option;
+        if (o == "num_heads") c.num_heads = option ? 4 : 1;
     }
     const bool has_reference = std::count(cell.backends.begin(), cell.backends.end(), "reference") > 0;
     LayerConfig ref = c;
