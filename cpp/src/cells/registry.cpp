@@ -242,7 +242,7 @@ CellSpec row(CellKind kind, const char* name, const char* layer_class, const cha
     CellSpec spec{CellInfo{kind, name, layer_class, nonlinearity, summary, tr.gates, tr.saved, tr.states,
                            recurrence_name(tr.recurrence), tr.mid_step_product, tr.cross_unit_reduction,
                            tr.extra_rows, std::move(params), std::move(options),
-                           "uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.nn", {"cpu"}},
+                           "uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.nn", {"cpu"}, {}},
                   configure, {}, {}};
     const int cpu = int(Backend::Cpu), ref = int(Backend::Reference);
     spec.f32.forward[cpu] = &Cpu::template forward<float>;
