@@ -1,6 +1,7 @@
 // The vectorised float activations against libm in double, over the whole useful range.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "cells/activations.hpp"
@@ -35,3 +36,16 @@ TEST(Activations, FastTanhAndSigmoidAreAccurate) {
     EXPECT_GE(sigmoid(-200.0f), 0.0f);
     EXPECT_EQ(sigmoid(200.0f), 1.0f);
 }
+
+namespace {
+TEST(Activations, FastLogAndLogSigmoidAreAccurate) {
+    using rnnkit::detail::fast_log;
+    using rnnkit::detail::log_sigmoid;
+    for (float x = 1e-30f; x < 1e30f; x *= 1.37f)
+        EXPECT_NEAR(fast_log(x), std::log(double(x)), 3e-7 * std::max(1.0, std::fabs(std::log(double(x))))) << x;
+    for (float x = -60.0f; x <= 60.0f; x += 0.01f) {
+        const double expected = log_sigmoid(double(x));
+        EXPECT_NEAR(log_sigmoid(x), expected, 2e-7 * std::max(1.0, std::fabs(expected))) << x;
+    }
+}
+}  // namespace

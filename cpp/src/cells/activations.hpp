@@ -55,6 +55,31 @@ RNNKIT_HD float fast_tanh(float x) {
     return ax < 0.625f ? small : std::copysign(big, x);
 }
 
+// log for a positive, normal float, vectorisable the same way (Cephes logf): x = m 2^e with m in [sqrt(1/2),
+// sqrt(2)), a degree-8 polynomial in m - 1, e ln2 added in two parts. Within 2 ulp over the normal range.
+RNNKIT_HD float fast_log(float x) {
+    const std::int32_t bits = __builtin_bit_cast(std::int32_t, x);
+    float e = float(((bits >> 23) & 0xff) - 126);
+    float m = __builtin_bit_cast(float, (bits & 0x007fffff) | 0x3f000000);  // [0.5, 1)
+    const bool low = m < 0.707106781186547524f;
+    e = low ? e - 1.0f : e;
+    m = low ? m + m - 1.0f : m - 1.0f;
+    const float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    y += e * -2.12194440e-4f;
+    y -= 0.5f * z;
+    return m + y + e * 0.693359375f;
+}
+
 // The activations the cells use: fast vectorisable versions for float on the CPU, libm for double (gradient
 // checks) and on a GPU.
 #if defined(__CUDA_ARCH__)
@@ -72,6 +97,13 @@ RNNKIT_HD float exp_(float v) { return fast_exp(v); }
 #endif
 RNNKIT_HD double exp_(double v) { return exp(v); }
 RNNKIT_HD double tanh_(double v) { return tanh(v); }
+// log σ(x) = min(x, 0) - log(1 + e^-|x|), without overflow (the xLSTM and minLSTM gates)
+#if defined(__CUDA_ARCH__)
+RNNKIT_HD float log_sigmoid(float x) { return fminf(x, 0.0f) - log1pf(expf(-fabsf(x))); }
+#else
+RNNKIT_HD float log_sigmoid(float x) { return (x < 0.0f ? x : 0.0f) - fast_log(1.0f + fast_exp(x < 0.0f ? x : -x)); }
+#endif
+RNNKIT_HD double log_sigmoid(double x) { return (x < 0.0 ? x : 0.0) - std::log1p(std::exp(-std::fabs(x))); }
 template <class S>
 RNNKIT_HD S relu(S v) { return v > S(0) ? v : S(0); }
 

@@ -20,12 +20,6 @@ namespace rnnkit {
 inline namespace v0 {
 namespace detail {
 
-// log σ(x) = -softplus(-x), without overflow
-template <class S>
-RNNKIT_HD S log_sigmoid(S x) {
-    return x >= S(0) ? -S(std::log1p(double(exp_(-x)))) : x - S(std::log1p(double(exp_(x))));
-}
-
 struct SlstmCell {
     // gates i f z o; saved blocks: i f (the stabilised gates), tanh(z~), σ(o~), σ(-f~), 1 where m = i~ else 0
     static constexpr CellTraits traits{4, 6, 4, Recurrence::BlockDiagonal, false, false, false, 0};
