@@ -306,6 +306,26 @@ def test_bad_arguments_are_value_errors():
                                     state=(np.zeros((1, 1, 2, 4, 4)), np.zeros((1, 1, 2, 3)), np.zeros((1, 1, 2))))
     with pytest.raises(TypeError):
         rk.minGRU(3, 8, recurrent_dropout=0.2)
+    for layer in (rk.sLSTM(3, 8, num_heads=2), rk.mLSTM(3, 8, num_heads=2), rk.minGRU(3, 8), rk.minLSTM(3, 8)):
+        name = type(layer).__name__
+        with pytest.raises(ValueError, match=f"{name} has no ONNX operator"):
+            layer.export_onnx("unused.onnx")
+        with pytest.raises(ValueError, match=f"torch.nn has no {name}"):
+            rk.to_torch(layer)
+        with pytest.raises(ValueError, match=f"Keras has no {name}"):
+            rk.to_keras(rk.Sequential([layer]))
+
+
+def test_mlstm_state_may_be_flat(rng):
+    layer = rk.mLSTM(3, 8, num_heads=2, seed=0)
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    _, state = layer(x)
+    flat = tuple(s.reshape(1, 2, -1) for s in state)
+    y1, s1 = layer(x, state, training=False)
+    y2, s2 = layer(x, flat, training=False)
+    np.testing.assert_array_equal(y1, y2)
+    for a, b in zip(s1, s2):
+        np.testing.assert_array_equal(a, b)
 
 
 # ----------------------------------------------------------------------------------------------- learning ----

@@ -178,8 +178,11 @@ def to_keras(model):
     """A keras.Sequential with the same weights (batch-first), for rnnkit layers Keras can express: LSTM, GRU, RNN
     (bidirectional with any merge mode; a following LastStep becomes return_sequences=False), Dense, Embedding,
     Dropout. Needs Keras 3."""
-    import keras
     model = _model_of(model)
+    for k, layer in enumerate(model.layers):
+        if isinstance(layer, _layers._Recurrent) and type(layer).__name__ not in ("LSTM", "GRU", "RNN"):
+            raise ValueError(f"layers[{k}] ({type(layer).__name__}): Keras has no {type(layer).__name__} layer")
+    import keras
     layers, weights = [], []
     items = list(model.layers)
     for k, layer in enumerate(items):

@@ -83,8 +83,8 @@ def _recurrent(g, layer, x, lens, where):
     cfg = layer.get_config()
     H = layer.hidden_size
     D = 2 if layer.bidirectional else 1
-    if isinstance(layer, _layers.IndRNN):
-        raise ValueError(f"{where}: IndRNN has no ONNX operator")
+    if type(layer).__name__ not in ("LSTM", "GRU", "RNN"):
+        raise ValueError(f"{where}: {type(layer).__name__} has no ONNX operator (ONNX has LSTM, GRU and RNN)")
     for option, default in (("proj_size", 0), ("layer_norm", False), ("zoneout", 0.0), ("zoneout_cell", 0.0),
                             ("input_gate", True), ("forget_gate", True), ("output_gate", True),
                             ("input_activation", True), ("output_activation", True),

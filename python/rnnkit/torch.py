@@ -425,6 +425,8 @@ def to_torch(model):
     if isinstance(model, Sequential):
         return torch.nn.Sequential(*[to_torch(layer) for layer in model.layers])
     dtype = _TORCH_DTYPES.get(getattr(model, "dtype", None) and model.dtype.name, torch.float32)
+    if isinstance(model, _layers._Recurrent) and type(model).__name__ not in ("LSTM", "GRU", "RNN", "IndRNN"):
+        raise ValueError(f"model: torch.nn has no {type(model).__name__} (nor has rnnkit.torch yet)")
     if isinstance(model, _layers._Recurrent):
         config = model.get_config()
         torch_options = {"input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",

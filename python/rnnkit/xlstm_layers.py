@@ -121,12 +121,13 @@ class mLSTM(_Headed):
         biases N(0, 0.1) and linspace(3, 6) over the heads; the rest torch's uniform. xlstm's mLSTMLayer adds
         convolutions, skip connections and a group norm around this cell; those are other layers here.
         Call: `y, (C, n, m) = mlstm(x, state=None, lengths=None, training=True)` with C (L*D, B, num_heads, dh, dh),
-        n (L*D, B, num_heads, dh), m (L*D, B, num_heads); `dx, (dC0, dn0, dm0) = mlstm.backward(dy, dstate=None)`.
+        n (L*D, B, num_heads, dh), m (L*D, B, num_heads) (given states may also be flat: (L*D, B, num_heads*dh*dh),
+        ...); `dx, (dC0, dn0, dm0) = mlstm.backward(dy, dstate=None)`.
         """, _ARGS,
         hidden_size="features of h (H), a multiple of num_heads.",
         num_heads="heads, each with its own matrix memory of dh = hidden_size / num_heads, default 4.",
         bias="whether the layer has bias_ih_l{k}, default True.",
-        kernel_init="initialisation of the q, k, v, o rows of weight_ih... 'uniform' (U(-1/sqrt(H), 1/sqrt(H))) or "
+        kernel_init="initialisation of the q, k, v, o rows of weight_ih: 'uniform' (U(-1/sqrt(H), 1/sqrt(H))) or "
                     "'glorot_uniform' (over the whole matrix), default 'uniform'.")
 
     _kind = "mlstm"
@@ -158,7 +159,8 @@ class mLSTM(_Headed):
                 out.append(None)
                 continue
             a = np.asarray(part)
-            if a.ndim != 2 + len(tail) or a.shape[0] != LD or a.shape[2:] != tail:
+            flat = a.ndim == 3 and a.shape[0] == LD and a.shape[2] == int(np.prod(tail))  # (L*D, B, width) too
+            if not flat and (a.ndim != 2 + len(tail) or a.shape[0] != LD or a.shape[2:] != tail):
                 raise ValueError(f"{name}: expected shapes (L*D, B) + {(NH, dh, dh)}, {(NH, dh)}, {(NH,)} for "
                                  f"C, n, m; got {a.shape}")
             out.append(a.reshape(LD, a.shape[1], -1))
