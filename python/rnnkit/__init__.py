@@ -5,7 +5,7 @@ Parameter names, shapes and gate orders match torch.nn, so weights move between 
 import importlib as _importlib
 import os as _os
 
-from . import losses, optim
+from . import distributed, losses, optim
 from ._backend import core as _core
 from ._checks import positive_int as _positive_int
 from .attention import Attention
@@ -22,7 +22,7 @@ from .xlstm_layers import mLSTM, sLSTM
 __version__ = _core.__version__
 
 __all__ = ["LSTM", "GRU", "RNN", "IndRNN", "sLSTM", "mLSTM", "minGRU", "minLSTM", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
-           "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "save", "load",
+           "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "distributed", "save", "load",
            "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
            "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",
            "registry", "layer_class", "from_torch", "to_torch", "from_onnx", "from_keras", "to_keras", "__version__"]

@@ -16,6 +16,7 @@ import zlib
 
 import numpy as np
 
+from . import distributed as _dist
 from . import optim
 from .module import is_layer, layer_class
 
@@ -41,6 +42,19 @@ def _checksum(metadata: dict, tensors: dict) -> str:
 
 
 def _write_atomic(path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temporary file, fsync, rename, fsync of the folder). While MPI runs
+    several ranks (rnnkit.distributed), rank 0 writes and every rank waits for the file."""
+    if _dist.active():
+        try:
+            if _dist.rank() == 0:
+                _write_file(path, data)
+        finally:
+            _dist.barrier()
+        return
+    _write_file(path, data)
+
+
+def _write_file(path, data: bytes) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".rnnkit-", suffix=".tmp", dir=folder)

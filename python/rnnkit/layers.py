@@ -175,6 +175,17 @@ class _Recurrent(CoreModule):
     def seq_backward(self, dout):
         return self._backward(dout, None, None)[0]
 
+    def seq_forward_state(self, x, state, lengths=None, training=True):
+        """seq_forward from given initial states (the list a previous call returned, h first, or None for zeros);
+        returns y and the list of final states (Sequential's stateful mode and truncated BPTT). The carried
+        states are values: no gradient flows into them."""
+        if self.bidirectional:
+            raise ValueError("stateful: a bidirectional layer reads the future; its states cannot carry over")
+        return self._forward_states(x, state, lengths, training)
+
+    def _batch_axis(self) -> int:
+        return 0 if self.batch_first else 1
+
     @property
     def rng_state(self) -> int:
         """The dropout mask counter: restore it (with the same seed) to draw the same masks again."""

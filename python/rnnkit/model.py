@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import queue
 import sys
+import threading
 import time
 from collections.abc import Iterable
 
@@ -12,6 +14,7 @@ import numpy as np
 from . import io as _io
 from . import losses as _losses
 from . import onnx_export as _onnx_export
+from . import distributed as _dist
 from . import optim as _optim
 from ._backend import core as _core
 from ._checks import lengths_array, shape_str, untorch
@@ -58,8 +61,17 @@ class Sequential(Module):
     # --- composition ----------------------------------------------------------------------------------
     def seq_forward(self, x, lengths=None, training=True):
         lengths = self._mask_lengths(x, lengths)
-        for layer in self.layers:
-            x = layer.seq_forward(x, lengths=lengths, training=training)
+        carry = getattr(self, "_carry", None)
+        for i, layer in enumerate(self.layers):
+            if carry is not None and layer.is_recurrent:  # stateful / truncated BPTT: start from the carried states
+                state = carry.get(i)
+                if state is not None and state[0].shape[1] != np.shape(x)[layer._batch_axis()]:
+                    raise ValueError(f"stateful: the batch has {np.shape(x)[layer._batch_axis()]} sequences but the "
+                                     f"carried states have {state[0].shape[1]}; keep one batch size or call "
+                                     "reset_states()")
+                x, carry[i] = layer.seq_forward_state(x, state, lengths=lengths, training=training)
+            else:
+                x = layer.seq_forward(x, lengths=lengths, training=training)
         return x
 
     def _mask_lengths(self, x, lengths):
@@ -197,13 +209,26 @@ class Sequential(Module):
         return mask.T if out_axis == 0 else mask
 
     # --- training loop --------------------------------------------------------------------------------
-    def fit(self, x, y, epochs=1, batch_size=32, loss=None, optimizer=None, validation_data=None, lengths=None,
-            shuffle=True, clip_norm=None, callbacks=None, verbose=1, seed=None):
+    def fit(self, x, y=None, epochs=1, batch_size=32, loss=None, optimizer=None, validation_data=None, lengths=None,
+            shuffle=True, clip_norm=None, callbacks=None, verbose=1, seed=None, distributed=False, tbptt=None,
+            stateful=None):
         """Train with mini-batches; returns a history dict {'loss': [...], 'val_loss': [...] (if validation)}.
 
+        x, y: arrays (NumPy arrays or memmaps: batches are read from them as they are needed), or x an iterable of
+        batches (x, y) or (x, y, lengths) and y None: a list or other re-iterable object, or a function returning
+        an iterator (called each epoch); a bare generator serves one epoch. Batches come from a background thread,
+        so the kernels do not wait for Python to produce the next one.
         loss: a loss object or name ('mse', 'cross_entropy', 'bce_with_logits'); optimizer: an Optimizer or a
         name (default Adam). validation_data: (x_val, y_val) or (x_val, y_val, lengths_val). callbacks: objects
         with on_epoch_end(epoch, logs) (EarlyStopping, LR schedules); one returning True stops training.
+        distributed: under mpiexec, split each global batch across the MPI ranks and average gradients with one
+        Allreduce per step (rnnkit.distributed); parameters start as rank 0's; only rank 0 shows progress.
+        tbptt: truncated backpropagation through time for models with per-step outputs: K (an update every K
+        steps, gradients cut at window boundaries; Williams & Peng's TBPTT(K, K)) or (K1, K2) (an update every K1
+        steps backpropagating K2 steps, K2 a multiple of K1); states carry from window to window.
+        stateful: carry every recurrent layer's final states into the next batch (Keras's stateful=True: row i of
+        a batch continues row i of the previous one; needs shuffle=False and one batch size); states reset at the
+        start of each epoch and with reset_states(). None keeps the model's `stateful` setting.
         The progress bar (tqdm) shows loss, validation loss and sequences/s; verbose=0 or a non-terminal
         stderr keeps it quiet.
         """
@@ -212,48 +237,67 @@ class Sequential(Module):
         epochs = _positive("epochs", epochs)
         batch_size = _positive("batch_size", batch_size)
         _check_clip_norm(clip_norm)
+        windows = _tbptt_windows(tbptt)
+        if stateful is not None:
+            self.stateful = stateful
+        self._check_carry(windows)
         in_axis, out_axis = self._batch_axes()
-        lengths = self._mask_lengths(x, lengths)
-        x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
+        streamed = y is None
+        if streamed:
+            if lengths is not None:
+                raise ValueError("lengths: with an iterable of batches, give each batch its lengths: (x, y, lengths)")
+            _batches_of(x, epochs)  # checks the source
+        else:
+            lengths = self._mask_lengths(x, lengths)
+            x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
+            if self.stateful and shuffle:
+                raise ValueError("stateful: row i of a batch continues row i of the previous batch, so the order must "
+                                 "stay: pass shuffle=False")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise TypeError("validation_data: expected (x_val, y_val) or (x_val, y_val, lengths_val)")
             validation_data = tuple(validation_data) + (None,) * (3 - len(validation_data))
+        share = (_dist.rank(), _dist.size()) if distributed else (0, 1)
+        if distributed:
+            seed = _dist.broadcast(seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63)))
+            _dist.broadcast_parameters(self)
+            base_rng = self.rng_state
+            self.rng_state = [c + share[0] * _dist.RNG_OFFSET for c in base_rng]  # per-rank dropout streams
         callbacks = _start_callbacks(callbacks, self)
         rng = np.random.default_rng(seed)
-        n = x.shape[in_axis]
+        n = None if streamed else x.shape[in_axis]
         history = {"loss": []}
         if validation_data is not None:
             history["val_loss"] = []
-        progress = _progress(verbose, epochs, n)
+        progress = _progress(verbose if share[0] == 0 else 0, epochs, n)
         try:
             for epoch in range(epochs):
-                order = rng.permutation(n) if shuffle else np.arange(n)
+                if self.stateful:
+                    self.reset_states()  # each epoch starts the data again
                 total, weight_sum, seen, start = 0.0, 0.0, 0, time.perf_counter()
-                for lo in range(0, n, batch_size):
-                    idx = order[lo:lo + batch_size]
-                    xb, yb = np.take(x, idx, axis=in_axis), np.take(y, idx, axis=out_axis)
-                    lb = None if lengths is None else lengths[idx]
-                    out = self.seq_forward(xb, lengths=lb, training=True)
-                    mask = self._mask_for(lb, out.shape, out_axis)
-                    value, dout = self.loss(out, yb, mask=mask)
-                    self.seq_backward(dout)
-                    value += self._penalty
-                    if clip_norm is not None:
-                        clip_grad_norm(self, clip_norm)
-                    self.optimizer.step()
-                    self.zero_grad()
+                if streamed:
+                    batches = _prefetched(_batches_of(x, epochs))
+                else:
+                    order = rng.permutation(n) if shuffle else np.arange(n)
+                    batches = ((np.take(x, idx, axis=in_axis), np.take(y, idx, axis=out_axis),
+                                None if lengths is None else lengths[idx])
+                               for idx in (order[lo:lo + batch_size] for lo in range(0, n, batch_size)))
+                for batch in batches:
+                    xb, yb, lb = self._batch(batch, in_axis, out_axis) if streamed else batch
+                    value, weight = self._fit_batch(xb, yb, lb, windows, clip_norm, share)
                     if not math.isfinite(value):
                         raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch + 1}; lower the "
                                                  "learning rate or set clip_norm")
-                    weight = float(mask.sum()) if mask is not None else len(idx)
                     total += value * weight
                     weight_sum += weight
-                    seen += len(idx)
-                    progress.update(len(idx), epoch, total / weight_sum, None, seen / (time.perf_counter() - start))
+                    seen += xb.shape[in_axis]
+                    progress.update(xb.shape[in_axis], epoch, total / weight_sum, None,
+                                    seen / (time.perf_counter() - start))
+                if weight_sum == 0:
+                    raise ValueError("x: the iterable gave no batches")
                 logs = {"loss": total / weight_sum}  # weighted like evaluate: per sequence, or per valid step
                 if validation_data is not None:
-                    logs["val_loss"] = self.evaluate(*validation_data, batch_size=batch_size)
+                    logs["val_loss"] = self._evaluate_shared(*validation_data, batch_size=batch_size, share=share)
                     history["val_loss"].append(logs["val_loss"])
                 history["loss"].append(logs["loss"])
                 progress.update(0, epoch, logs["loss"], logs.get("val_loss"), seen / (time.perf_counter() - start))
@@ -261,17 +305,143 @@ class Sequential(Module):
                     break
         finally:
             progress.close()
+            if distributed:  # the same counters on every rank again (rank 0's, as a 1-rank run would have)
+                self.rng_state = [c - share[0] * _dist.RNG_OFFSET for c in self.rng_state]
         _end_training(callbacks, self)
+        _dist.barrier() if distributed else None
         return history
+
+    def _batch(self, batch, in_axis, out_axis):
+        """A batch from an iterable: (x, y) or (x, y, lengths), checked."""
+        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+            raise TypeError(f"x: an iterable of batches must give (x, y) or (x, y, lengths), got "
+                            f"{type(batch).__name__}")
+        xb, yb = batch[0], batch[1]
+        lb = self._mask_lengths(xb, batch[2] if len(batch) == 3 else None)
+        return self._check_data(xb, yb, lb, in_axis, out_axis, "x (batch)", "y (batch)")
+
+    def _fit_batch(self, xb, yb, lb, windows, clip_norm, share):
+        """One batch: one optimizer step, or one per truncated-BPTT window. Returns (mean loss, its weight)."""
+        if windows is None:
+            return self._step(xb, yb, lb, 0, clip_norm, share)
+        K1, K2 = windows
+        in_axis, out_axis = self._batch_axes()
+        T = xb.shape[1 - in_axis]
+        if not self.stateful:
+            self._carry = {}  # windows of this batch carry states; the next batch starts from zeros
+        boundaries = {0: dict(self._carry)}
+        total = weight = 0.0
+        done = 0
+        while done < T:
+            end = min(T, done + K1)
+            begin = max(0, done + K1 - K2)  # (a short last window starts where a full one would)
+            self._carry = dict(boundaries[begin])
+            xw = np.take(xb, np.arange(begin, end), axis=1 - in_axis)
+            yw = np.take(yb, np.arange(begin, end), axis=1 - out_axis)
+            lw = None if lb is None else np.clip(np.asarray(lb) - begin, 0, end - begin).astype(np.int32)
+            value, w = self._step(xw, yw, lw, done - begin, clip_norm, share)
+            total, weight = total + value * w, weight + w
+            boundaries[end] = dict(self._carry)
+            done = end
+        self._carry = boundaries[T] if self.stateful else None
+        return (total / weight if weight else 0.0), weight
+
+    def _step(self, xb, yb, lb, skip, clip_norm, share):
+        """Forward, backward and an optimizer step on a batch; the first `skip` steps of per-step outputs are left
+        out of the loss (truncated BPTT's overlap). Under MPI each rank takes its share of the rows and the
+        gradients are averaged over ranks. Returns (mean loss, its weight: sequences, or valid steps)."""
+        in_axis, out_axis = self._batch_axes()
+        rank, ranks = share
+        B = xb.shape[in_axis]
+        parts = np.array_split(np.arange(B), ranks)
+        weights = [self._rows_weight(lb, part, xb.shape[1 - in_axis], skip) for part in parts]
+        total_weight = float(sum(weights))
+        mine = parts[rank]
+        value = 0.0
+        if mine.size:
+            if ranks > 1:
+                xb, yb = np.take(xb, mine, axis=in_axis), np.take(yb, mine, axis=out_axis)
+                lb = None if lb is None else np.asarray(lb)[mine]
+            out = self.seq_forward(xb, lengths=lb, training=True)
+            mask = self._loss_mask(lb, out.shape, out_axis, skip)
+            value, dout = self.loss(out, yb, mask=mask)
+            self.seq_backward(dout)
+            penalty = self._penalty
+        else:
+            penalty = self.regularization_loss()
+        if ranks > 1:
+            value = _dist.allreduce_gradients(self, weights[rank] / total_weight, [value * weights[rank]])[0]
+            value /= total_weight
+        value += penalty
+        if clip_norm is not None:
+            clip_grad_norm(self, clip_norm)
+        self.optimizer.step()
+        self.zero_grad()
+        return value, total_weight
+
+    def _rows_weight(self, lengths, rows, T, skip) -> float:
+        """The loss weight of some rows of a batch: sequences, or valid per-step outputs (after `skip`)."""
+        if not self._per_step_output() or (lengths is None and skip == 0):
+            return float(len(rows))
+        if lengths is None:
+            return float(len(rows) * (T - skip))
+        return float(np.clip(np.asarray(lengths)[rows] - skip, 0, T - skip).sum())
+
+    def _loss_mask(self, lengths, out_shape, out_axis, skip):
+        mask = self._mask_for(lengths, out_shape, out_axis)
+        if skip == 0:
+            return mask
+        if mask is None:
+            mask = np.ones(out_shape[:2], bool)
+        steps = np.arange(out_shape[1 - out_axis]) >= skip
+        return mask & (steps[None, :] if out_axis == 0 else steps[:, None])
+
+    # --- states carried between calls (stateful models, truncated BPTT) ----------------------------------
+    @property
+    def stateful(self) -> bool:
+        """Whether every forward starts from the recurrent layers' final states of the previous one (Keras's
+        stateful=True): for predicting a long sequence window by window, and fit(stateful=True)."""
+        return getattr(self, "_stateful", False)
+
+    @stateful.setter
+    def stateful(self, value) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"stateful: expected True or False, got {type(value).__name__}")
+        self._stateful = bool(value)
+        self._carry = {} if value else None
+        if value:
+            self._check_carry(None)
+
+    def reset_states(self) -> None:
+        """Forget the carried states: the next forward starts from zeros."""
+        self._carry = {} if self.stateful else None
+
+    def _check_carry(self, windows) -> None:
+        if not (self.stateful or windows):
+            return
+        for i, layer in enumerate(self.layers):
+            if layer.is_recurrent and getattr(layer, "bidirectional", False):
+                raise ValueError(f"layers[{i}]: a bidirectional layer reads the future, so its states cannot carry "
+                                 "over to the next window or batch (stateful / tbptt)")
+        if windows and not self._per_step_output():
+            raise ValueError("tbptt: needs a model with an output at every step (no LastStep): each window's "
+                             "outputs take part in the loss")
 
     def evaluate(self, x, y, lengths=None, batch_size=256, loss=None):
         """Mean loss over (x, y) with training=False (no dropout, nothing recorded)."""
+        return self._evaluate_shared(x, y, lengths, batch_size, loss, (0, 1))
+
+    def _evaluate_shared(self, x, y, lengths=None, batch_size=256, loss=None, share=(0, 1)):
+        """evaluate over this rank's share of the batches, summed over ranks (the same number on every rank)."""
         loss_fn = _losses.get(loss if loss is not None else (self.loss or "mse"))
         in_axis, out_axis = self._batch_axes()
         lengths = self._mask_lengths(x, lengths)
         x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
         n, total, weight = x.shape[in_axis], 0.0, 0.0
-        for lo in range(0, n, _positive("batch_size", batch_size)):
+        starts = range(0, n, _positive("batch_size", batch_size))
+        for k, lo in enumerate(starts):
+            if k % share[1] != share[0]:
+                continue
             idx = np.arange(lo, min(n, lo + batch_size))
             lb = None if lengths is None else lengths[idx]
             out = self.seq_forward(np.take(x, idx, axis=in_axis), lengths=lb, training=False)
@@ -280,6 +450,8 @@ class Sequential(Module):
             w = float(mask.sum()) if mask is not None else len(idx)
             total += value * w
             weight += w
+        if share[1] > 1:
+            total, weight = _dist.allreduce_sum([total, weight])
         return total / weight
 
     def predict(self, x, lengths=None, batch_size=256):
@@ -293,6 +465,8 @@ class Sequential(Module):
             lengths = lengths_array(lengths, n, x.shape[1 - in_axis] if x.ndim > 1 else 1, minimum=0)
         outs = []
         lengths = self._mask_lengths(x, lengths)
+        if self.stateful:  # row i continues row i of the previous call: one batch
+            batch_size = max(n, 1)
         for lo in range(0, n, _positive("batch_size", batch_size)):
             idx = np.arange(lo, min(n, lo + batch_size))
             lb = None if lengths is None else lengths[idx]
@@ -344,6 +518,69 @@ def _end_training(callbacks, model) -> None:
             cb.on_train_end(model)
 
 
+def _tbptt_windows(tbptt):
+    """tbptt as (K1, K2): None, K -> (K, K), or (K1, K2) with K2 a multiple of K1."""
+    if tbptt is None:
+        return None
+    if isinstance(tbptt, (tuple, list)) and len(tbptt) == 2:
+        k1, k2 = _positive("tbptt[0]", tbptt[0]), _positive("tbptt[1]", tbptt[1])
+        if k2 < k1 or k2 % k1:
+            raise ValueError(f"tbptt: expected (K1, K2) with K2 a multiple of K1, got {tuple(tbptt)}")
+        return k1, k2
+    k = _positive("tbptt", tbptt)
+    return k, k
+
+
+def _batches_of(source, epochs):
+    """An iterator over one epoch's batches from `source` (checked: a generator serves one epoch only)."""
+    if callable(source):
+        return iter(source())
+    if isinstance(source, (np.ndarray, str, bytes)) or not isinstance(source, Iterable):
+        raise TypeError(f"x: expected arrays x and y, or x an iterable of batches with y None, got "
+                        f"{type(source).__name__} and y None")
+    it = iter(source)
+    if it is source and epochs > 1:
+        raise ValueError("x: a generator or iterator runs out after one epoch; pass a list, a re-iterable object or "
+                         "a function returning a fresh iterator for epochs > 1")
+    return it
+
+
+def _prefetched(iterator, depth=2):
+    """Items of `iterator` produced by a background thread, `depth` ahead (the kernels release the GIL, so the
+    next batch is made while the current one trains). Exceptions reach the consumer."""
+    items = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(done)
+        except BaseException as exc:  # handed to the consumer
+            items.put(exc)
+
+    thread = threading.Thread(target=produce, name="rnnkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def _positive(name, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
@@ -357,7 +594,7 @@ class _progress:
         self.bar = None
         if verbose and sys.stderr.isatty():
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=epochs * n, unit="seq", dynamic_ncols=True, leave=True)
+            self.bar = tqdm(total=None if n is None else epochs * n, unit="seq", dynamic_ncols=True, leave=True)
         self.epochs = epochs
 
     def update(self, count, epoch, loss, val_loss, rate):
