@@ -1,7 +1,7 @@
 """rnnkit's command line (also `python -m rnnkit`):
 
   rnnkit demo      train a stacked LSTM on weekly Mauna Loa CO2, compare with the seasonal-naive baseline
-  rnnkit train     the same on your own CSV column; saves a model file
+  rnnkit train     the same on your own CSV column; saves a model file (under mpiexec: data parallel)
   rnnkit predict   forecast the next steps of a CSV column with a saved model
   rnnkit convert   convert a model between .safetensors, .onnx and .keras (by extension)
   rnnkit seq2seq   train an attentive encoder-decoder on the Keras addition task; greedy and beam accuracy,
@@ -17,7 +17,7 @@ from importlib.resources import as_file, files
 
 import numpy as np
 
-from . import cmake_dir, forecast, from_keras, from_onnx, optim, tasks, to_keras
+from . import cmake_dir, distributed, forecast, from_keras, from_onnx, optim, tasks, to_keras
 from . import load as rk_load
 from .seq2seq import Seq2Seq
 
@@ -38,11 +38,12 @@ def _report(name, report, season):
 def _train_and_report(series, args, name, out_model, out_plot):
     model, report, starts, pred = forecast.evaluate_split(series, args.lookback, args.horizon, args.season, args.epochs,
                                                           verbose=args.verbose, seed=args.seed,
-                                                          hidden_size=args.hidden)
+                                                          hidden_size=args.hidden,
+                                                          distributed=getattr(args, "distributed", False))
     better = _report(name, report, args.season)
     model.save(out_model, column=getattr(args, "column", None))
     print(f"  model saved to {out_model}")
-    if out_plot:
+    if out_plot and not getattr(args, "quiet_rank", False):
         if forecast.plot(series, starts, pred, out_plot, f"{name}: LSTM forecast vs actual"):
             print(f"  plot written to {out_plot}")
         else:
@@ -253,6 +254,12 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in ("train", "demo") and distributed.launched():
+        # under mpiexec: data parallel over the ranks; rank 0 prints, saves and plots
+        args.distributed = True
+        args.quiet_rank = distributed.rank() != 0
+        if args.quiet_rank:
+            sys.stdout = open(os.devnull, "w")
     try:
         return args.run(args)
     except (ValueError, OSError) as exc:

@@ -93,8 +93,9 @@ class Forecaster:
         last = windows[:, -1:]
         return ((windows - last) / self.scale)[:, :, None].astype(np.float32), last
 
-    def fit(self, series, epochs=30, batch_size=64, lr=3e-3, validation_fraction=0.1, verbose=1):
-        """Train on `series` (the caller keeps the test part out); the last windows validate, with early stopping."""
+    def fit(self, series, epochs=30, batch_size=64, lr=3e-3, validation_fraction=0.1, verbose=1, distributed=False):
+        """Train on `series` (the caller keeps the test part out); the last windows validate, with early stopping.
+        distributed: data parallel over the MPI ranks (run under mpiexec; see rnnkit.distributed)."""
         series = np.asarray(series, dtype=np.float64)
         self.scale = float(np.std(np.diff(series))) or 1.0
         x, y = make_windows(series, self.lookback, self.horizon)
@@ -104,7 +105,8 @@ class Forecaster:
         stop = EarlyStopping(patience=8, restore_best_weights=True)
         return self.model.fit(xin[:-n_val], target[:-n_val], epochs=epochs, batch_size=batch_size, loss="mse",
                               optimizer=Adam(self.model, lr=lr), validation_data=(xin[-n_val:], target[-n_val:]),
-                              clip_norm=1.0, callbacks=[stop], verbose=verbose, seed=self.seed)
+                              clip_norm=1.0, callbacks=[stop], verbose=verbose, seed=self.seed,
+                              distributed=distributed)
 
     def predict_windows(self, windows) -> np.ndarray:
         """(N, lookback) windows -> (N, horizon) forecasts in the series' units."""
@@ -127,7 +129,8 @@ class Forecaster:
         return self
 
 
-def evaluate_split(series, lookback, horizon, season, epochs, test_fraction=0.2, verbose=1, seed=0, hidden_size=32):
+def evaluate_split(series, lookback, horizon, season, epochs, test_fraction=0.2, verbose=1, seed=0, hidden_size=32,
+                   distributed=False):
     """Train on the first part of `series`, forecast every window of the last `test_fraction`, and compare with
     the seasonal-naive baseline. Returns (forecaster, report dict, test starts, predictions)."""
     n = len(series)
@@ -139,7 +142,7 @@ def evaluate_split(series, lookback, horizon, season, epochs, test_fraction=0.2,
         raise ValueError(f"season: {season} is longer than the training part")
     model = Forecaster(lookback, horizon, hidden_size=hidden_size, seed=seed)
     start_time = time.perf_counter()
-    history = model.fit(series[:split], epochs=epochs, verbose=verbose)
+    history = model.fit(series[:split], epochs=epochs, verbose=verbose, distributed=distributed)
     train_seconds = time.perf_counter() - start_time
     starts = np.arange(max(split, season * ((horizon - 1) // season + 1), lookback), n - horizon + 1)
     windows = series[starts[:, None] - lookback + np.arange(lookback)]
