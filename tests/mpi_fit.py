@@ -20,3 +20,9 @@ r, n = rk.distributed.rank(), rk.distributed.size()
 np.savez(f"{out}/rank{r}.npz", size=n, loss=np.array(history["loss"]), val=np.array(history["val_loss"]),
          **model.state_dict())
 rk.save_checkpoint(f"{out}/ckpt.safetensors", model, opt, epoch=2)
+
+# dropout: each rank draws its own masks (offset streams), the averaged update keeps the ranks identical
+drop = rk.Sequential([rk.LSTM(3, 8, num_layers=2, dropout=0.3, recurrent_dropout=0.2, seed=1), rk.Dense(8, 1, seed=2)])
+drop.fit(x, y, epochs=1, batch_size=8, optimizer=rk.optim.Adam(drop, lr=1e-2), lengths=lengths, seed=3, verbose=0,
+         distributed=True)
+np.savez(f"{out}/dropout{r}.npz", rng=np.array(drop.rng_state), **drop.state_dict())

@@ -190,6 +190,14 @@ def test_mpi_two_ranks_equal_one_process_and_resume(tmp_path):
         np.testing.assert_allclose(ranks[0][name], value, rtol=1e-4, atol=1e-6, err_msg=name)
     np.testing.assert_allclose(ranks[0]["loss"], history["loss"], rtol=1e-5)
     np.testing.assert_allclose(ranks[1]["val"], history["val_loss"], rtol=1e-5)
+    # with dropout the ranks' masks differ, yet the ranks stay identical; the run is reproducible
+    drop = [np.load(tmp_path / f"dropout{r}.npz") for r in range(2)]
+    for name in drop[0].files:
+        np.testing.assert_array_equal(drop[0][name], drop[1][name], err_msg=f"dropout run, ranks differ: {name}")
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    for name in drop[0].files:
+        np.testing.assert_array_equal(np.load(tmp_path / "dropout0.npz")[name], drop[0][name], err_msg=name)
     # rank 0's checkpoint resumes in one process: one more epoch = the single process's third epoch
     leftovers = [f for f in os.listdir(tmp_path) if f.startswith(".rnnkit-")]
     assert not leftovers
@@ -209,3 +217,18 @@ def test_distributed_helpers_without_mpi():
     assert out[0] == 2.5
     for k, v in model.grads.items():
         np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.skipif(mpiexec() is None, reason="needs mpiexec (openmpi-bin) and mpi4py")
+def test_cli_train_under_mpiexec_writes_one_model(tmp_path):
+    t = np.arange(400)
+    (tmp_path / "s.csv").write_text("v\n" + "\n".join(f"{v:.5f}" for v in np.sin(t / 6) + 0.01 * t))
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+    out = tmp_path / "m.safetensors"
+    done = subprocess.run([mpiexec(), "--oversubscribe", "-n", "2", sys.executable, "-m", "rnnkit", "train", "--csv",
+                           str(tmp_path / "s.csv"), "--column", "v", "--epochs", "2", "--verbose", "0", "--out",
+                           str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("model saved to") == 1  # rank 0 speaks
+    assert rk.load(out).predict(np.zeros((1, 24, 1), np.float32)).shape == (1, 1)
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".rnnkit-")]
