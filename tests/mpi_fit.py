@@ -17,7 +17,7 @@ opt = rk.optim.Adam(model, lr=1e-2)
 history = model.fit(x, y, epochs=2, batch_size=8, optimizer=opt, lengths=lengths, seed=3, verbose=0,
                     validation_data=(x[:, :5], y[:, :5], lengths[:5]), distributed=True)
 r, n = rk.distributed.rank(), rk.distributed.size()
-np.savez(f"{out}/rank{r}.npz", size=n, loss=np.array(history["loss"]), val=np.array(history["val_loss"]),
+np.savez(f"{out}/rank{r}.npz", size=n, threads=rk.get_num_threads(), loss=np.array(history["loss"]), val=np.array(history["val_loss"]),
          **model.state_dict())
 rk.save_checkpoint(f"{out}/ckpt.safetensors", model, opt, epoch=2)
 

@@ -172,13 +172,15 @@ def mpiexec():
 
 @pytest.mark.skipif(mpiexec() is None, reason="needs mpiexec (openmpi-bin) and mpi4py")
 def test_mpi_two_ranks_equal_one_process_and_resume(tmp_path):
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("OMP_NUM_THREADS", None)  # the ranks share the CPUs themselves (rk.distributed.share_cpus)
     cmd = [mpiexec(), "--oversubscribe", "-n", "2", sys.executable, os.path.join(HERE, "mpi_fit.py"), str(tmp_path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     ranks = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
     assert int(ranks[0]["size"]) == 2
+    assert int(ranks[0]["threads"]) == max(1, len(os.sched_getaffinity(0)) // 2)
     # one process, the same global batches (seed 3), the same optimizer
     x, y, lengths = make_data()
     single = make_model()

@@ -6,7 +6,8 @@ batch across the ranks, and after backward averages the gradients with one ``All
 step (every layer's gradient slab, weighted by the rank's share of the batch, and the rank's loss). Parameters
 start identical (broadcast from rank 0) and stay identical (every rank applies the same update). Dropout masks
 differ per rank (each rank's layers draw from their seed at a counter offset by rank << 40) and are reproducible.
-Only rank 0 shows the progress bar; `rk.save` / `rk.save_checkpoint` write on rank 0 only while MPI runs more than
+Ranks on one machine share its CPUs (share_cpus: CPUs / local ranks kernel threads each, unless OMP_NUM_THREADS
+is set). Only rank 0 shows the progress bar; `rk.save` / `rk.save_checkpoint` write on rank 0 only while MPI runs more than
 one rank (every rank calls them; the others wait for the file). Launch: ``mpiexec -n 4 python train.py``.
 
 mpi4py is imported on first use, so importing rnnkit never starts MPI.
@@ -18,9 +19,11 @@ import os
 
 import numpy as np
 
-__all__ = ["rank", "size", "available", "launched", "barrier", "broadcast_parameters", "allreduce_gradients"]
+__all__ = ["rank", "size", "available", "launched", "barrier", "broadcast_parameters", "allreduce_gradients",
+           "share_cpus"]
 
 _COMM = None
+_SHARED = False
 # Environment variables that MPI launchers set in every rank (Open MPI, MPICH/PMI, PMIx, Slurm).
 _LAUNCH_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 RNG_OFFSET = 1 << 40  # dropout counter offset per rank
@@ -72,6 +75,21 @@ def rank() -> int:
 def size() -> int:
     """The number of ranks in MPI.COMM_WORLD (1 without MPI)."""
     return _comm().Get_size() if (launched() or _COMM is not None) else 1
+
+
+def share_cpus() -> int:
+    """Give this rank's kernels its share of the node's CPUs (CPUs / ranks on the node, at least 1), so that
+    ranks sharing a machine do not oversubscribe it; kept as it is when OMP_NUM_THREADS is set or after the first
+    call. Returns the thread count."""
+    global _SHARED
+    core = importlib.import_module(__package__ + "._backend").core
+    if active() and not _SHARED and "OMP_NUM_THREADS" not in os.environ:
+        mpi = importlib.import_module("mpi4py.MPI")
+        local = _COMM.Split_type(mpi.COMM_TYPE_SHARED).Get_size()
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        core.set_num_threads(max(1, cpus // local))
+    _SHARED = True
+    return core.get_num_threads()
 
 
 def barrier() -> None:

@@ -261,6 +261,7 @@ class Sequential(Module):
         if distributed:
             seed = _dist.broadcast(seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63)))
             _dist.broadcast_parameters(self)
+            _dist.share_cpus()
             base_rng = self.rng_state
             self.rng_state = [c + share[0] * _dist.RNG_OFFSET for c in base_rng]  # per-rank dropout streams
         callbacks = _start_callbacks(callbacks, self)
