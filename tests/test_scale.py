@@ -113,7 +113,12 @@ def test_stateful_fit_carries_states_across_batches():
     for name, value in a.parameters().items():
         np.testing.assert_allclose(b.parameters()[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
     with pytest.raises(ValueError, match="shuffle=False"):
-        b.fit(x, y, stateful=True, verbose=0)
+        b.fit(x, y, stateful=True, shuffle=True, verbose=0)
+    c = lstm_model()  # the contract's spelling: stateful keeps the order by itself
+    c.fit(x, y, epochs=2, batch_size=B, optimizer=rk.optim.SGD(c, lr=0.1), tbptt=K, stateful=True, verbose=0)
+    for name, value in a.parameters().items():
+        np.testing.assert_allclose(c.parameters()[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+    c.reset_states()
 
 
 def test_stateful_and_tbptt_refuse_what_cannot_carry():
@@ -234,3 +239,40 @@ def test_cli_train_under_mpiexec_writes_one_model(tmp_path):
     assert done.stdout.count("model saved to") == 1  # rank 0 speaks
     assert rk.load(out).predict(np.zeros((1, 24, 1), np.float32)).shape == (1, 1)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".rnnkit-")]
+
+
+def test_truncated_bptt_with_lengths_matches_torch_packed():
+    """TBPTT(5, 5) on a variable-length batch: torch packs each window (rows with no step left keep their state)
+    and averages the squared error over valid steps, as rnnkit's masked loss does."""
+    rng = np.random.default_rng(1)
+    T, B, K = 17, 4, 5
+    x = rng.standard_normal((T, B, 3)).astype(np.float32)
+    y = np.cumsum(x[..., :1], axis=0).astype(np.float32) * 0.2
+    lengths = np.array([17, 9, 3, 12], np.int32)
+    model = lstm_model()
+    lstm, lin = torch_twin(model)
+    opt = torch.optim.SGD(list(lstm.parameters()) + list(lin.parameters()), lr=0.1)
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    h = torch.zeros(1, B, 6)
+    c = torch.zeros(1, B, 6)
+    for begin in range(0, T, K):
+        end = min(T, begin + K)
+        local = np.clip(lengths - begin, 0, end - begin)
+        rows = np.flatnonzero(local > 0)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xt[begin:end, rows], torch.tensor(local[rows]),
+                                                         enforce_sorted=False)
+        out, (hn, cn) = lstm(packed, (h[:, rows], c[:, rows]))
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=end - begin)
+        mask = torch.tensor(np.arange(end - begin)[:, None] < local[rows][None, :], dtype=torch.float32)[..., None]
+        loss = (((lin(out) - yt[begin:end, rows]) ** 2) * mask).sum() / mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        h, c = h.clone(), c.clone()
+        h[:, rows], c[:, rows] = hn.detach(), cn.detach()
+    model.fit(x, y, lengths=lengths, epochs=1, batch_size=B, optimizer=rk.optim.SGD(model, lr=0.1), shuffle=False,
+              tbptt=K, verbose=0)
+    params = model.parameters()
+    for name, value in (("0.weight_ih_l0", lstm.weight_ih_l0), ("0.weight_hh_l0", lstm.weight_hh_l0),
+                        ("0.bias_ih_l0", lstm.bias_ih_l0), ("1.weight", lin.weight)):
+        np.testing.assert_allclose(params[name], value.detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)

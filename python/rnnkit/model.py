@@ -210,7 +210,7 @@ class Sequential(Module):
 
     # --- training loop --------------------------------------------------------------------------------
     def fit(self, x, y=None, epochs=1, batch_size=32, loss=None, optimizer=None, validation_data=None, lengths=None,
-            shuffle=True, clip_norm=None, callbacks=None, verbose=1, seed=None, distributed=False, tbptt=None,
+            shuffle=None, clip_norm=None, callbacks=None, verbose=1, seed=None, distributed=False, tbptt=None,
             stateful=None):
         """Train with mini-batches; returns a history dict {'loss': [...], 'val_loss': [...] (if validation)}.
 
@@ -227,8 +227,9 @@ class Sequential(Module):
         steps, gradients cut at window boundaries; Williams & Peng's TBPTT(K, K)) or (K1, K2) (an update every K1
         steps backpropagating K2 steps, K2 a multiple of K1); states carry from window to window.
         stateful: carry every recurrent layer's final states into the next batch (Keras's stateful=True: row i of
-        a batch continues row i of the previous one; needs shuffle=False and one batch size); states reset at the
-        start of each epoch and with reset_states(). None keeps the model's `stateful` setting.
+        a batch continues row i of the previous one; needs one batch size, and keeps the data's order); states reset
+        at the start of each epoch and with reset_states(). None keeps the model's `stateful` setting.
+        shuffle: reshuffle the sequences every epoch; default None: True, or False for a stateful model.
         The progress bar (tqdm) shows loss, validation loss and sequences/s; verbose=0 or a non-terminal
         stderr keeps it quiet.
         """
@@ -252,7 +253,8 @@ class Sequential(Module):
             x, y, lengths = self._check_data(x, y, lengths, in_axis, out_axis, "x", "y")
             if self.stateful and shuffle:
                 raise ValueError("stateful: row i of a batch continues row i of the previous batch, so the order must "
-                                 "stay: pass shuffle=False")
+                                 "stay: pass shuffle=False (or leave it None)")
+            shuffle = not self.stateful if shuffle is None else bool(shuffle)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise TypeError("validation_data: expected (x_val, y_val) or (x_val, y_val, lengths_val)")
