@@ -123,6 +123,70 @@ def _sequential() -> type:
     return layer_class("Sequential")
 
 
+# Bounds on what a file may declare, checked before anything is built (a model file is untrusted input).
+MAX_JSON_DEPTH = 64
+
+
+def _json(text, what: str, path):
+    """json.loads of a metadata entry; ModelFileError for malformed or too deeply nested JSON."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text if isinstance(text, str) else "":
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string, escaped = True, False
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{path}: {what}: JSON nested {deepest} deep (at most {MAX_JSON_DEPTH})")
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: {what}: not valid JSON ({exc})") from None
+
+
+def _declared_parameters(config) -> int:
+    """A lower bound on the parameter count a model config declares, from its sizes alone (nothing is built):
+    a recurrent layer has at least hidden_size rows of weight_ih per layer and direction, a Dense in x out weights,
+    an Embedding num x dim. Malformed values count as 0 (the constructors reject them)."""
+    def num(c, key, default=0):
+        v = c.get(key, default)
+        return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+    total = 0
+    if isinstance(config, dict):
+        if "hidden_size" in config and "input_size" in config:
+            D = 2 if config.get("bidirectional") is True else 1
+            L = num(config, "num_layers", 1)
+            total += D * num(config, "hidden_size") * (num(config, "input_size") + max(L - 1, 0))
+        total += num(config, "in_features") * num(config, "out_features")
+        total += num(config, "num_embeddings") * num(config, "embedding_dim")
+        for key, value in config.items():
+            if isinstance(value, (dict, list)) and key != "metadata":
+                total += _declared_parameters(value)
+    elif isinstance(config, list):
+        total += sum(_declared_parameters(v) for v in config)
+    return total
+
+
+def _check_declared(config, tensors, path) -> None:
+    held = sum(int(t.size) for t in tensors.values())
+    declared = _declared_parameters(config)
+    if declared > held:
+        raise ModelFileError(f"{path}: the architecture declares at least {declared} parameters but the file holds "
+                             f"{held} values: corrupted or hostile")
+
+
 def model_from_config(config: dict, path="model"):
     """The model that `config` (a model file's "rnnkit.model" entry) describes: a Sequential ({"layers": [...]}) or a
     whole model of its own class ({"class": "Seq2Seq", "config": {...}}); ModelFileError if malformed."""
@@ -135,7 +199,7 @@ def model_from_config(config: dict, path="model"):
                 raise ValueError(f"{config['class']!r} is not a model class")
             return cls.from_config(config["config"])
         return _sequential().from_config(config)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, MemoryError) as exc:
         raise ModelFileError(f"{path}: model config: malformed ({exc})") from None
 
 
@@ -169,7 +233,9 @@ def save(model, path, metadata=None) -> None:
 def load(path):
     """Rebuild the model (a Sequential or a Seq2Seq) saved at `path`; raises ModelFileError for a bad file."""
     tensors, meta = _read(path, "model")
-    model = model_from_config(json.loads(meta["rnnkit.model"]), path)
+    config = _json(meta.get("rnnkit.model"), "model config", path)
+    _check_declared(config, tensors, path)
+    model = model_from_config(config, path)
     try:
         model.load_state_dict(tensors)
     except ValueError as exc:
@@ -180,7 +246,10 @@ def load(path):
 def load_metadata(path) -> dict:
     """The user metadata dict stored with a model by save(..., metadata=...)."""
     _, meta = _read(path, "model")
-    return json.loads(meta.get("rnnkit.user", "{}"))
+    user = _json(meta.get("rnnkit.user", "{}"), "user metadata", path)
+    if not isinstance(user, dict):
+        raise ModelFileError(f"{path}: user metadata: expected a JSON object, got {type(user).__name__}")
+    return user
 
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> None:
@@ -209,8 +278,30 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None) -> dict:
     class and settings when None and the file has one) and `scheduler`. Returns
     {"model": ..., "optimizer": ..., "extra": {...}}."""
     tensors, meta = _read(path, "checkpoint")
+    try:
+        return _restore_checkpoint(path, tensors, meta, model, optimizer, scheduler)
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError, RecursionError,
+            MemoryError) as exc:  # a malformed entry of an untrusted file, whatever the failing step
+        raise ModelFileError(f"{path}: checkpoint: malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _counters(value) -> bool:
+    """An integer in [0, 2^64), or (nested) lists of them: a model's rng_state."""
+    if isinstance(value, list):
+        return all(_counters(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 64
+
+
+def _restore_checkpoint(path, tensors, meta, model, optimizer, scheduler) -> dict:
+    for key in ("rnnkit.model", "rnnkit.rng", "rnnkit.extra"):
+        if key not in meta:
+            raise ModelFileError(f"{path}: checkpoint: no {key!r} entry")
     if model is None:
-        model = model_from_config(json.loads(meta["rnnkit.model"]), path)
+        config = _json(meta["rnnkit.model"], "model config", path)
+        _check_declared(config, {k: v for k, v in tensors.items() if k.startswith("model/")}, path)
+        model = model_from_config(config, path)
         if meta.get("rnnkit.layer") == "1":
             model = model.layers[0]
     params = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
@@ -218,9 +309,14 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None) -> dict:
         model.load_state_dict(params)
     except ValueError as exc:
         raise ModelFileError(f"{path}: parameters do not match the model ({exc})") from None
-    _model_of(model).rng_state = json.loads(meta["rnnkit.rng"])
+    rng = _json(meta["rnnkit.rng"], "dropout counters", path)
+    if not _counters(rng):
+        raise ModelFileError(f"{path}: checkpoint: dropout counters must be integers in [0, 2^64) (nested in lists)")
+    _model_of(model).rng_state = rng
     if "rnnkit.optimizer" in meta:
-        state = json.loads(meta["rnnkit.optimizer"])
+        state = _json(meta["rnnkit.optimizer"], "optimizer state", path)
+        if not isinstance(state, dict):
+            raise ModelFileError(f"{path}: checkpoint: optimizer state must be a JSON object")
         if optimizer is None:
             cls = getattr(optim, state["class"], None)
             if cls is None or not isinstance(cls, type) or not issubclass(cls, optim.Optimizer):
@@ -239,5 +335,5 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None) -> dict:
         except ValueError as exc:
             raise ModelFileError(f"{path}: optimizer state does not match the model ({exc})") from None
     if scheduler is not None and "rnnkit.scheduler" in meta:
-        scheduler.load_state_dict(json.loads(meta["rnnkit.scheduler"]))
-    return {"model": model, "optimizer": optimizer, "extra": json.loads(meta["rnnkit.extra"])}
+        scheduler.load_state_dict(_json(meta["rnnkit.scheduler"], "scheduler state", path))
+    return {"model": model, "optimizer": optimizer, "extra": _json(meta["rnnkit.extra"], "extra", path)}
