@@ -7,6 +7,7 @@ import os as _os
 
 from . import distributed, losses, optim
 from ._backend import core as _core
+from . import _checks
 from ._checks import positive_int as _positive_int
 from .attention import Attention
 from .cells import GRUCell, LSTMCell, RNNCell
@@ -23,7 +24,7 @@ __version__ = _core.__version__
 
 __all__ = ["LSTM", "GRU", "RNN", "IndRNN", "sLSTM", "mLSTM", "minGRU", "minLSTM", "LSTMCell", "GRUCell", "RNNCell", "Dense", "Embedding", "Dropout", "LastStep",
            "Sequential", "Attention", "Seq2Seq", "EarlyStopping", "clip_grad_norm", "clip_grad_value", "losses", "optim", "distributed", "save", "load",
-           "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads",
+           "load_metadata", "save_checkpoint", "load_checkpoint", "ModelFileError", "set_num_threads", "set_allow_nonfinite", "get_allow_nonfinite",
            "get_num_threads", "scratch_bytes", "release_scratch", "build_info", "cmake_dir", "cell_kinds", "Module",
            "registry", "layer_class", "from_torch", "to_torch", "from_onnx", "from_keras", "to_keras", "__version__"]
 
@@ -60,6 +61,18 @@ def to_keras(model):
 def set_num_threads(n: int) -> None:
     """Threads used by rnnkit's kernels in the calling thread (OpenMP)."""
     _core.set_num_threads(_positive_int("n", n))
+
+
+def set_allow_nonfinite(allow: bool) -> None:
+    """Whether arrays passed to rnnkit may hold NaN or infinity (default False: a ValueError names the first one;
+    True passes them through, and NaN propagates through the math)."""
+    if not isinstance(allow, bool):
+        raise TypeError(f"allow: expected True or False, got {type(allow).__name__}")
+    _checks._ALLOW_NONFINITE[0] = allow
+
+
+def get_allow_nonfinite() -> bool:
+    return _checks._ALLOW_NONFINITE[0]
 
 
 def get_num_threads() -> int:

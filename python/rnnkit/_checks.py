@@ -103,7 +103,23 @@ def float_array(name: str, value, dtype: np.dtype, shape=None, ndim=None) -> np.
         raise ValueError(f"{name}: expected shape {want}, got {shape_str(arr.shape)}")
     if shape is not None and any(w is not None and w != s for w, s in zip(shape, arr.shape)):
         raise ValueError(f"{name}: expected shape {_pattern(shape)}, got {shape_str(arr.shape)}")
+    check_finite(name, arr)
     return np.ascontiguousarray(arr)
+
+
+# Whether arrays passed in may hold NaN or infinity (rnnkit.set_allow_nonfinite).
+_ALLOW_NONFINITE = [False]
+
+
+def check_finite(name: str, arr) -> None:
+    """ValueError naming the first NaN / infinity of `arr`, unless rnnkit.set_allow_nonfinite(True)."""
+    if _ALLOW_NONFINITE[0] or arr.size == 0 or arr.dtype.kind not in "fc":
+        return
+    finite = np.isfinite(arr)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{name}: contains {int(finite.size - finite.sum())} NaN or infinite value(s), the first "
+                         f"{arr[where]} at index {where}; rnnkit.set_allow_nonfinite(True) lets them through")
 
 
 def _pattern(shape) -> str:

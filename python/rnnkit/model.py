@@ -376,8 +376,17 @@ class Sequential(Module):
             value = _dist.allreduce_gradients(self, weights[rank] / total_weight, [value * weights[rank]])[0]
             value /= total_weight
         value += penalty
-        if clip_norm is not None:
-            clip_grad_norm(self, clip_norm)
+        grads = list(self.grads.values())
+        norm = math.sqrt(sum(_core.sum_of_squares(g) for g in grads))
+        if not (math.isfinite(value) and math.isfinite(norm)):  # stop before the update: the parameters stay good
+            self.zero_grad()
+            raise FloatingPointError(f"fit: the {'loss' if not math.isfinite(value) else 'gradient norm'} became "
+                                     f"{value if not math.isfinite(value) else norm}; training stopped before the "
+                                     "update, so the parameters are those of the last good step (lower the learning "
+                                     "rate, set clip_norm, or look for NaN in the data)")
+        if clip_norm is not None and norm > clip_norm:
+            for g in grads:
+                _core.scale(g, float(clip_norm) / (norm + 1e-6))
         self.optimizer.step()
         self.zero_grad()
         return value, total_weight
