@@ -206,7 +206,7 @@ def test_mpi_two_ranks_equal_one_process_and_resume(tmp_path):
     for name in drop[0].files:
         np.testing.assert_array_equal(np.load(tmp_path / "dropout0.npz")[name], drop[0][name], err_msg=name)
     # rank 0's checkpoint resumes in one process: one more epoch = the single process's third epoch
-    leftovers = [f for f in os.listdir(tmp_path) if f.startswith(".rnnkit-")]
+    leftovers = [f for f in os.listdir(tmp_path) if f.endswith(".rnnkit-tmp")]
     assert not leftovers
     state = rk.load_checkpoint(tmp_path / "ckpt.safetensors")
     resumed, ropt = state["model"], state["optimizer"]
@@ -238,7 +238,7 @@ def test_cli_train_under_mpiexec_writes_one_model(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("model saved to") == 1  # rank 0 speaks
     assert rk.load(out).predict(np.zeros((1, 24, 1), np.float32)).shape == (1, 1)
-    assert not [f for f in os.listdir(tmp_path) if f.startswith(".rnnkit-")]
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".rnnkit-tmp")]
 
 
 def test_truncated_bptt_with_lengths_matches_torch_packed():

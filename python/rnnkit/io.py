@@ -57,16 +57,23 @@ def _write_atomic(path, data: bytes) -> None:
 def _write_file(path, data: bytes) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".rnnkit-", suffix=".tmp", dir=folder)
+    base = os.path.basename(path)
+    _remove_stale_temporaries(folder, base)
+    # ".<name>.<pid>.<random>.rnnkit-tmp": a write killed half way leaves this, never a partial `path`; the next
+    # save of `path` removes it once its process is gone
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".rnnkit-tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a file-size limit, no permission: the old file is intact
+            raise OSError(exc.errno, f"save: could not write {path!r} ({exc.strerror or exc}); the previous file, "
+                                     "if any, is unchanged") from exc
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)
@@ -76,6 +83,28 @@ def _write_file(path, data: bytes) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _remove_stale_temporaries(folder, base) -> None:
+    """Temporary files of earlier saves of `base` whose process no longer runs (killed mid-write)."""
+    prefix = f".{base}."
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".rnnkit-tmp")]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # still running (a concurrent save): leave it
+        except ProcessLookupError:
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+        except OSError:
+            pass
 
 
 def _serialize(tensors: dict, metadata: dict) -> bytes:
