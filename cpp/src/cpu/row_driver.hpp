@@ -18,6 +18,7 @@
 #include "cpu/pointwise.hpp"
 #include "cpu/team.hpp"
 #include "cpu/workspace.hpp"
+#include "rnnkit/config.hpp"
 #include "sequence.hpp"
 
 #ifdef RNNKIT_HAVE_OPENMP
@@ -134,6 +135,7 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
     for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], B * SW[k]);
     const RowParams<S> params(a.ln, a.dln, a.extra, a.dextra, a.W_gates, a.dW_gates, H, G);
 
+    std::vector<std::vector<S>> partials(static_cast<std::size_t>(rnnkit::get_num_threads()));  // per thread, in order
 #pragma omp parallel if (B >= 2 * kRowsPerThread)
     {
         const UnitRange rows_of = my_units(B, kRowsPerThread);
@@ -189,10 +191,16 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
             }
             std::swap(dh_t, dh_n);
         }
-#pragma omp critical(rnnkit_row_driver_daux)
-        for (int k = 0; k < kAuxCount; ++k)
-            if (daux[k])
-                for (std::size_t j = 0; j < params.size[k]; ++j) params.daux[k][j] += daux[k][j];
+        partials[std::size_t(team_rank())] = std::move(daux_own);
+    }
+    // the threads' shares of the extra parameters' gradients, summed in thread order (repeatable results)
+    for (const std::vector<S>& part : partials) {
+        if (part.empty()) continue;
+        for (int k = 0, at = 0; k < kAuxCount; ++k)
+            if (params.daux[k]) {
+                for (std::size_t j = 0; j < params.size[k]; ++j) params.daux[k][j] += part[at + j];
+                at += int(params.size[k]);
+            }
     }
     if (T % 2) std::swap(dh, dh_next);  // where the last swap left the gradient w.r.t. h0
     for (int k = 0; k < NS; ++k)
