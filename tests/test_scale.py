@@ -119,6 +119,10 @@ def test_stateful_fit_carries_states_across_batches():
     for name, value in a.parameters().items():
         np.testing.assert_allclose(c.parameters()[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
     c.reset_states()
+    # validation of a stateful model starts each sequence from zeros and leaves the carried states alone
+    d = lstm_model()
+    history = d.fit(x, y, epochs=1, batch_size=B, tbptt=K, stateful=True, verbose=0, validation_data=(x[:, :3], y[:, :3]))
+    assert np.isfinite(history["val_loss"][0]) and d._carry[0][0].shape[1] == B
 
 
 def test_stateful_and_tbptt_refuse_what_cannot_carry():

@@ -444,7 +444,15 @@ class Sequential(Module):
         return self._evaluate_shared(x, y, lengths, batch_size, loss, (0, 1))
 
     def _evaluate_shared(self, x, y, lengths=None, batch_size=256, loss=None, share=(0, 1)):
-        """evaluate over this rank's share of the batches, summed over ranks (the same number on every rank)."""
+        """evaluate over this rank's share of the batches, summed over ranks (the same number on every rank).
+        Each sequence is evaluated from zero states: a stateful model's carried states are left as they are."""
+        carry, self._carry = getattr(self, "_carry", None), None
+        try:
+            return self._loss_over(x, y, lengths, batch_size, loss, share)
+        finally:
+            self._carry = carry
+
+    def _loss_over(self, x, y, lengths, batch_size, loss, share):
         loss_fn = _losses.get(loss if loss is not None else (self.loss or "mse"))
         in_axis, out_axis = self._batch_axes()
         lengths = self._mask_lengths(x, lengths)
