@@ -49,3 +49,15 @@ TEST(Activations, FastLogAndLogSigmoidAreAccurate) {
     }
 }
 }  // namespace
+
+namespace {
+// Found by fuzz/model_load_fuzzer.cpp: a model file with NaN weights made fast_exp convert NaN to an integer.
+TEST(Activations, NaNPropagatesWithoutUndefinedBehaviour) {
+    const float nan = std::nanf("");
+    EXPECT_TRUE(std::isnan(rnnkit::detail::fast_exp(nan)));
+    EXPECT_TRUE(std::isnan(rnnkit::detail::fast_log(nan)));
+    EXPECT_TRUE(std::isnan(rnnkit::detail::sigmoid(nan)));
+    EXPECT_TRUE(std::isnan(rnnkit::detail::log_sigmoid(nan)));
+    EXPECT_EQ(rnnkit::detail::fast_exp(-1000.0f), rnnkit::detail::fast_exp(-87.0f));
+}
+}  // namespace

@@ -22,9 +22,10 @@ using std::tanh;
 
 // exp for float in a form compilers vectorize inside `#pragma omp simd` loops (no libm call): Cody-Waite
 // reduction x = n ln2 + r, a degree-6 polynomial for e^r (Cephes expf), and 2^n built in the exponent bits.
-// Relative error below 2e-7 over the clamped range; inputs beyond it saturate.
-RNNKIT_HD float fast_exp(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.5f ? 88.5f : x);
+// Relative error below 2e-7 over the clamped range; inputs beyond it saturate; NaN gives NaN.
+RNNKIT_HD float fast_exp(float in) {
+    // clamp; NaN becomes -87 here (so the integer conversion below stays defined) and is returned as NaN at the end
+    const float x = in > -87.0f ? (in < 88.5f ? in : 88.5f) : -87.0f;
     // round to nearest by adding and removing 1.5 * 2^23 (vectorises, unlike std::floor under gcc's
     // default -ftrapping-math)
     const float shifted = x * 1.44269504088896341f + 12582912.0f;
@@ -38,7 +39,8 @@ RNNKIT_HD float fast_exp(float x) {
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
-    return p * __builtin_bit_cast(float, bits);  // 2^n
+    const float result = p * __builtin_bit_cast(float, bits);  // 2^n
+    return in == in ? result : in;  // NaN in, NaN out
 }
 
 // tanh for float: an odd polynomial near 0 (Cephes tanhf, |x| < 0.625), else 1 - 2 / (e^{2|x|} + 1).
@@ -77,7 +79,8 @@ RNNKIT_HD float fast_log(float x) {
     y = y * m * z;
     y += e * -2.12194440e-4f;
     y -= 0.5f * z;
-    return m + y + e * 0.693359375f;
+    const float result = m + y + e * 0.693359375f;
+    return x == x ? result : x;  // NaN in, NaN out
 }
 
 // The activations the cells use: fast vectorisable versions for float on the CPU, libm for double (gradient
