@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import rnnkit as rk
+from test_learning import train_on_adding
 
 xlstm_slstm = pytest.importorskip("xlstm.blocks.slstm.cell")
 xlstm_mlstm = pytest.importorskip("xlstm.blocks.mlstm.backends")
@@ -242,28 +243,24 @@ def test_min_rnn_scan_gradients_match_finite_differences(cls, rng):
         layer(x, h0, lengths=lengths)
         layer.zero_grad()
         dx, dh0 = layer.backward(wy, wh)
-        eps = 1e-6
+        def numeric(flat, i, eps=1e-6):  # the central difference of loss() in flat[i]
+            old = flat[i]
+            flat[i] = old + eps
+            plus = loss()
+            flat[i] = old - eps
+            minus = loss()
+            flat[i] = old
+            return (plus - minus) / (2 * eps)
+
         for name, p in layer._params.items():
             flat = p.reshape(-1)
             for i in rng.choice(flat.size, 12, replace=False):
-                old = flat[i]
-                flat[i] = old + eps
-                plus = loss()
-                flat[i] = old - eps
-                minus = loss()
-                flat[i] = old
-                numeric = (plus - minus) / (2 * eps)
-                assert abs(layer.grads[name].reshape(-1)[i] - numeric) < 1e-6 * max(1.0, abs(numeric)), name
+                expected = numeric(flat, i)
+                assert abs(layer.grads[name].reshape(-1)[i] - expected) < 1e-6 * max(1.0, abs(expected)), name
         for arr, grad, what in ((x, dx, "dx"), (h0, dh0, "dh0")):
             flat, g = arr.reshape(-1), grad.reshape(-1)
             for i in rng.choice(flat.size, 12, replace=False):
-                old = flat[i]
-                flat[i] = old + eps
-                plus = loss()
-                flat[i] = old - eps
-                minus = loss()
-                flat[i] = old
-                assert abs(g[i] - (plus - minus) / (2 * eps)) < 1e-6, what
+                assert abs(g[i] - numeric(flat, i)) < 1e-6, what
     finally:
         rk.set_num_threads(threads)
 
@@ -329,43 +326,17 @@ def test_mlstm_state_may_be_flat(rng):
 
 
 # ----------------------------------------------------------------------------------------------- learning ----
-def adding_batch(rng, batch, steps):
-    from test_learning import adding_batch as batch_of
-    return batch_of(rng, batch, steps)
-
-
 @pytest.mark.parametrize("cls,kw", CLASSES, ids=[c.__name__ for c, _ in CLASSES])
 def test_each_cell_learns_the_adding_problem(cls, kw):
-    """The adding problem at T = 50 (tests/test_learning.py's task and budget style): below 30% of test
-    sequences wrong (|error| >= 0.04), where predicting the mean leaves about 84% wrong. minGRU / minLSTM are
-    stacked (their units meet only through the next layer)."""
-    steps, batch = 50, 32
-    rng = np.random.default_rng(0)
+    """The adding problem at T = 50 with tests/test_learning.py's task and budget: below 30% of test sequences
+    wrong (|error| >= 0.04), where predicting the mean leaves about 84% wrong. minGRU / minLSTM are stacked (their
+    units meet only through the next layer)."""
     layers = 2 if cls in (rk.minGRU, rk.minLSTM) else 1
     H = 64
     model = rk.Sequential([cls(2, H, num_layers=layers, batch_first=True, seed=0, **kw), rk.LastStep(),
                            rk.Dense(H, 1, seed=0)])
-    opt = rk.optim.Adam(model, lr=3e-3)
-    mse = rk.losses.MSE()
-    x_test, y_test, l_test = adding_batch(np.random.default_rng(99), 1000, steps)
-
-    def wrong_fraction():
-        return float(np.mean(np.abs(model.predict(x_test, lengths=l_test) - y_test) >= 0.04))
-
-    assert wrong_fraction() > 0.7
-    history = []
-    for step in range(1, 4001):
-        xb, yb, lb = adding_batch(rng, batch, steps)
-        out = model(xb, lengths=lb)
-        _, dout = mse(out, yb)
-        model.backward(dout)
-        rk.clip_grad_norm(model, 1.0)
-        opt.step()
-        model.zero_grad()
-        if step % 250 == 0:
-            history.append((step * batch, wrong_fraction()))
-            if history[-1][1] < 0.10:
-                break
+    initial, history = train_on_adding(model)
+    assert initial > 0.7
     assert history[-1][1] < 0.30, f"{cls.__name__} still on the plateau: {history}"
 
 

@@ -75,6 +75,28 @@ TEST(Model, StreamingEqualsWholeSequence) {
     }
 }
 
+// Streaming m step by step equals predicting the whole sequence (within tol), and a save / load round trip
+// predicts the same numbers; x is [T, B, I].
+void expect_streams_and_round_trips(Model& m, const std::vector<float>& x, int T, int B, int I, double tol,
+                                    const std::string& label) {
+    const int O = m.output_size();
+    std::vector<float> y(m.output_elements(T, B));
+    m.predict(x.data(), T, B, y.data());
+    auto state = m.new_state(B);
+    std::vector<float> y_t(std::size_t(B) * O);
+    for (int t = 0; t < T; ++t) {
+        m.step(&x[std::size_t(t) * B * I], state, y_t.data());
+        for (int i = 0; i < B * O; ++i) EXPECT_NEAR(y_t[i], y[std::size_t(t) * B * O + i], tol) << label << " t=" << t;
+    }
+    const std::string path = temp_path("round_trip.safetensors");
+    m.save(path);
+    Model back = Model::load(path);
+    std::vector<float> y2(y.size());
+    back.predict(x.data(), T, B, y2.data());
+    EXPECT_EQ(y, y2) << label;
+    std::remove(path.c_str());
+}
+
 // The LSTM family from C++: variants built from the JSON configs Python writes stream as they predict, save and
 // load, and a bad option in a config names itself.
 TEST(Model, VariantsStreamSaveAndLoad) {
@@ -90,22 +112,7 @@ TEST(Model, VariantsStreamSaveAndLoad) {
     for (const char* config : configs) {
         Model m;
         m.add_layer("LSTM", config);
-        const int O = m.output_size();
-        std::vector<float> y(m.output_elements(T, B));
-        m.predict(x.data(), T, B, y.data());
-        auto state = m.new_state(B);
-        std::vector<float> y_t(std::size_t(B) * O);
-        for (int t = 0; t < T; ++t) {
-            m.step(&x[std::size_t(t) * B * I], state, y_t.data());
-            for (int i = 0; i < B * O; ++i) EXPECT_NEAR(y_t[i], y[std::size_t(t) * B * O + i], 1e-6) << config;
-        }
-        const std::string path = temp_path("variant.safetensors");
-        m.save(path);
-        Model back = Model::load(path);
-        std::vector<float> y2(y.size());
-        back.predict(x.data(), T, B, y2.data());
-        EXPECT_EQ(y, y2) << config;
-        std::remove(path.c_str());
+        expect_streams_and_round_trips(m, x, T, B, I, 1e-6, config);
     }
     Model ind;
     ind.add_layer("IndRNN", R"({"input_size": 3, "hidden_size": 4, "nonlinearity": "relu", "recurrent_clip": 1.5})");
@@ -125,27 +132,12 @@ TEST(Model, ModernCellsStreamSaveAndLoad) {
         {"minGRU", R"({"input_size": 3, "hidden_size": 6, "num_layers": 2})"},
         {"minLSTM", R"({"input_size": 3, "hidden_size": 6})"},
     };
-    const int T = 80, B = 2, I = 3;  // T > 64: the mLSTM's training chunks are not involved, its states are
+    const int T = 80, B = 2, I = 3;  // T > 32: inference runs in chunks of 32 steps, states carried between
     auto x = random_input(std::size_t(T) * B * I, 5);
     for (const auto& [cls, config] : layers) {
         Model m;
         m.add_layer(cls, config);
-        const int O = m.output_size();
-        std::vector<float> y(m.output_elements(T, B));
-        m.predict(x.data(), T, B, y.data());
-        auto state = m.new_state(B);
-        std::vector<float> y_t(std::size_t(B) * O);
-        for (int t = 0; t < T; ++t) {
-            m.step(&x[std::size_t(t) * B * I], state, y_t.data());
-            for (int i = 0; i < B * O; ++i) EXPECT_NEAR(y_t[i], y[std::size_t(t) * B * O + i], 1e-5) << cls;
-        }
-        const std::string path = temp_path("modern.safetensors");
-        m.save(path);
-        Model back = Model::load(path);
-        std::vector<float> y2(y.size());
-        back.predict(x.data(), T, B, y2.data());
-        EXPECT_EQ(y, y2) << cls;
-        std::remove(path.c_str());
+        expect_streams_and_round_trips(m, x, T, B, I, 1e-5, cls);
     }
     Model bad;
     EXPECT_THROW(bad.add_layer("sLSTM", R"({"input_size": 3, "hidden_size": 6, "num_heads": 4})"), std::invalid_argument);

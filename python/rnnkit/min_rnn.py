@@ -18,8 +18,17 @@ _G = "g(x) = x + 1/2 for x >= 0 and σ(x) for x < 0 (positive, so the paper's lo
 
 
 class _MinRNN(_SingleState, register=False):
-    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
-        super().__init__(input_size, hidden_size, num_layers, **kwargs)
+    """The constructor and config minGRU and minLSTM share (no recurrent weights: no recurrent_dropout or
+    recurrent_init)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 merge_mode: str | None = "concat", seed: int | None = None,
+                 dtype: str | type | np.dtype = "float32", l1: float = 0.0, l2: float = 0.0,
+                 kernel_init: str = "uniform", backend: str = "cpu") -> None:
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, merge_mode=merge_mode, seed=seed, dtype=dtype, l1=l1, l2=l2,
+                         kernel_init=kernel_init, backend=backend)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -39,15 +48,6 @@ class minGRU(_MinRNN):
 
     _kind = "mingru"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 merge_mode: str | None = "concat", seed: int | None = None,
-                 dtype: str | type | np.dtype = "float32", l1: float = 0.0, l2: float = 0.0,
-                 kernel_init: str = "uniform", backend: str = "cpu") -> None:
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, merge_mode=merge_mode, seed=seed, dtype=dtype, l1=l1, l2=l2,
-                         kernel_init=kernel_init, backend=backend)
-
 
 class minLSTM(_MinRNN):
     __doc__ = _docs.document(f"""
@@ -60,12 +60,3 @@ class minLSTM(_MinRNN):
         """, _ARGS, bias="whether the layer has bias_ih_l{k}, default True.")
 
     _kind = "minlstm"
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 merge_mode: str | None = "concat", seed: int | None = None,
-                 dtype: str | type | np.dtype = "float32", l1: float = 0.0, l2: float = 0.0,
-                 kernel_init: str = "uniform", backend: str = "cpu") -> None:
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, merge_mode=merge_mode, seed=seed, dtype=dtype, l1=l1, l2=l2,
-                         kernel_init=kernel_init, backend=backend)

@@ -377,16 +377,15 @@ class Sequential(Module):
             value /= total_weight
         value += penalty
         grads = list(self.grads.values())
-        norm = math.sqrt(sum(_core.sum_of_squares(g) for g in grads))
+        norm = _global_norm(grads)
         if not (math.isfinite(value) and math.isfinite(norm)):  # stop before the update: the parameters stay good
             self.zero_grad()
             raise FloatingPointError(f"fit: the {'loss' if not math.isfinite(value) else 'gradient norm'} became "
                                      f"{value if not math.isfinite(value) else norm}; training stopped before the "
                                      "update, so the parameters are those of the last good step (lower the learning "
                                      "rate, set clip_norm, or look for NaN in the data)")
-        if clip_norm is not None and norm > clip_norm:
-            for g in grads:
-                _core.scale(g, float(clip_norm) / (norm + 1e-6))
+        if clip_norm is not None:
+            _clip_to(grads, norm, clip_norm)
         self.optimizer.step()
         self.zero_grad()
         return value, total_weight
@@ -684,13 +683,23 @@ def clip_grad_norm(model, max_norm) -> float:
     torch.nn.utils.clip_grad_norm_); returns the norm before clipping."""
     if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0:
         raise ValueError(f"max_norm: expected a positive number, got {max_norm!r}")
-    grads = [g for g in model.grads.values()]
-    total = math.sqrt(sum(_core.sum_of_squares(g) for g in grads))
-    coef = float(max_norm) / (total + 1e-6)
+    grads = list(model.grads.values())
+    total = _global_norm(grads)
+    _clip_to(grads, total, max_norm)
+    return total
+
+
+def _global_norm(grads) -> float:
+    """The L2 norm of all gradient arrays together."""
+    return math.sqrt(sum(_core.sum_of_squares(g) for g in grads))
+
+
+def _clip_to(grads, norm, max_norm) -> None:
+    """Scale grads (of global norm `norm`) by max_norm / (norm + 1e-6) when that is below 1."""
+    coef = float(max_norm) / (norm + 1e-6)
     if coef < 1.0:
         for g in grads:
             _core.scale(g, coef)
-    return total
 
 
 def clip_grad_value(model, clip_value) -> None:

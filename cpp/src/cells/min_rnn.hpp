@@ -14,7 +14,6 @@
 #pragma once
 
 #include "cells/cell.hpp"
-#include "cells/slstm.hpp"
 
 namespace rnnkit {
 inline namespace v0 {

@@ -21,10 +21,8 @@
 #include <vector>
 
 #include "cells/mlstm.hpp"
-#include "cells/slstm.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/pointwise.hpp"
-#include "cpu/scan_driver.hpp"
 #include "cpu/workspace.hpp"
 #include "sequence.hpp"
 
@@ -413,7 +411,7 @@ void mlstm_problem_backward(const SeqBackward<S>& a, const MlstmView<S>& p, S* d
 
 template <class S>
 void mlstm_backward(const SeqBackward<S>& a) {
-    const int T = a.T, B = a.B, I = a.I, H = a.H, NH = a.opt->num_heads, dh = H / NH, TB = T * B;
+    const int T = a.T, B = a.B, H = a.H, NH = a.opt->num_heads, dh = H / NH, TB = T * B;
     const int GR = MlstmCell::gate_rows(H, NH), LD = MlstmCell::traits.saved * H;
     const std::size_t CW = std::size_t(NH) * dh * dh;
     Scratch<S> mem;
@@ -446,10 +444,7 @@ void mlstm_backward(const SeqBackward<S>& a) {
             if (mlstm_steps(a.lengths, b, T) == 0 && a.dstate_n[0]) copy_row(d, a.dstate_n[0] + std::size_t(b) * H, H);
             else zero_row(d, H);
         }
-    gemm<S>(false, false, TB, I, GR, S(1), dgates, GR, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
-    gemm<S>(true, false, GR, I, TB, S(1), dgates, GR, a.x, I, S(1), a.dW, I);
-    if (a.dbW) add_column_sums(a.dbW, dgates, TB, GR, GR);
-    if (a.dbR) add_column_sums(a.dbR, dgates, TB, GR, GR);
+    input_weight_grads(a, dgates, GR, GR);
 }
 
 }  // namespace cpu

@@ -42,6 +42,29 @@ inline void project_units(S* pre, int ld, const S* x, const WeightOperand<S>& WT
     }
 }
 
+// pre [T*B, G] (row stride ld) = x W^T + bW (+ bR)
+template <class S>
+void project_all(S* pre, int ld, const S* x, const S* W, const S* bW, const S* bR, int rows, int I, int G) {
+    gemm<S>(false, true, rows, G, I, S(1), x, I, W, I, S(0), pre, ld);
+    if (!bW && !bR) return;
+    for (int r = 0; r < rows; ++r) {
+        S* p = pre + std::size_t(r) * ld;
+#pragma omp simd
+        for (int j = 0; j < G; ++j) p[j] += (bW ? bW[j] : S(0)) + (bR ? bR[j] : S(0));
+    }
+}
+
+// The gradients of a layer whose gates read the input only (minGRU, minLSTM, mLSTM), from dpre [T*B, G] (row
+// stride ld): dx (+)= dpre W, dW += dpre^T x, d b_ih and d b_hh += column sums. The twin of project_all.
+template <class S, class Args>
+void input_weight_grads(const Args& a, const S* dpre, int G, int ld) {
+    const int TB = a.T * a.B, I = a.I;
+    gemm<S>(false, false, TB, I, G, S(1), dpre, ld, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
+    gemm<S>(true, false, G, I, TB, S(1), dpre, ld, a.x, I, S(1), a.dW, I);
+    if (a.dbW) add_column_sums(a.dbW, dpre, TB, G, ld);
+    if (a.dbR) add_column_sums(a.dbR, dpre, TB, G, ld);
+}
+
 // Whether a sequence's time loop runs on a team of threads that own hidden units (one barrier per step):
 // when a step has enough arithmetic to repay the barrier and the units split into at least two blocks.
 template <class S>

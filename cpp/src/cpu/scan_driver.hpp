@@ -40,18 +40,6 @@ inline int scan_threads(int T, int B, int H) {
     return threads;
 }
 
-// pre [T*B, G] (row stride ld) = x W^T + bW (+ bR)
-template <class S>
-void project_all(S* pre, int ld, const S* x, const S* W, const S* bW, const S* bR, int rows, int I, int G) {
-    gemm<S>(false, true, rows, G, I, S(1), x, I, W, I, S(0), pre, ld);
-    if (!bW && !bR) return;
-    for (int r = 0; r < rows; ++r) {
-        S* p = pre + std::size_t(r) * ld;
-#pragma omp simd
-        for (int j = 0; j < G; ++j) p[j] += (bW ? bW[j] : S(0)) + (bR ? bR[j] : S(0));
-    }
-}
-
 // One block of steps [s0, s1) in processing order from the state h [B, H] (updated in place). With `write`,
 // h after each step goes to its training slot (if slots) and to y; otherwise only the product of the a's of
 // valid steps is kept in P [B, H] (if P).
@@ -166,7 +154,7 @@ void scan_block_backward(const SeqBackward<S>& a, const S* pre, S* dpre, int LD,
 
 template <class Cell, class S>
 void scan_backward(const SeqBackward<S>& a) {
-    const int T = a.T, B = a.B, I = a.I, H = a.H, TB = T * B;
+    const int T = a.T, B = a.B, H = a.H, TB = T * B;
     const int G = Cell::traits.gates * H, LD = Cell::traits.saved * H;
     const std::size_t BH = std::size_t(B) * H;
     Scratch<S> mem;
@@ -201,11 +189,7 @@ void scan_backward(const SeqBackward<S>& a) {
         copy_row(d, start, int(BH));
     }
     if (a.dstate0[0]) copy_row(a.dstate0[0], d, int(BH));
-    // dx (+)= dpre W;  dW += dpre^T x;  biases += column sums
-    gemm<S>(false, false, TB, I, G, S(1), dpre, LD, a.W, I, a.dx_accumulate ? S(1) : S(0), a.dx, I);
-    gemm<S>(true, false, G, I, TB, S(1), dpre, LD, a.x, I, S(1), a.dW, I);
-    if (a.dbW) add_column_sums(a.dbW, dpre, TB, G, LD);
-    if (a.dbR) add_column_sums(a.dbR, dpre, TB, G, LD);
+    input_weight_grads(a, dpre, G, G);
 }
 
 }  // namespace cpu
