@@ -15,6 +15,8 @@
 #include "cells/full_gate.hpp"
 #include "cells/layer_norm.hpp"
 #include "cpu/gemm.hpp"
+#include "cpu/microkernels.hpp"
+#include "cpu/packed_matrix.hpp"
 #include "cpu/pointwise.hpp"
 #include "cpu/team.hpp"
 #include "cpu/workspace.hpp"
@@ -30,8 +32,30 @@ inline namespace v0 {
 namespace detail {
 namespace cpu {
 
-// Rows per thread worth a team: below this the step's products are too small to share.
-constexpr int kRowsPerThread = 2;
+// Batch rows go in groups of one register tile of the packed products (microkernels.hpp); threads own whole
+// groups, and every group's products are separate calls over weights packed once per sequence. A row's
+// products and gradients thus never depend on how many threads share the batch (bitwise identical training on
+// 1, 2 or 3 threads), and a group costs one pass over the weights, as the tile loop of one big call would.
+template <class S>
+constexpr int row_group() {
+    return microkernels::rows_per_tile<S>();
+}
+
+// C[rows, N] (+)= A[rows, K] · W for the calling thread's rows, one call per group of rows (groups start at
+// multiples of row_group<S>() counted from row 0 of A): inside a team each thread runs its own product,
+// outside one the product is split over columns.
+template <class S>
+void rows_times(const WeightOperand<S>& W, int N, S* C, int ldc, const S* A, int lda, int rows, bool accumulate) {
+    constexpr int RG = row_group<S>();
+    const bool team = team_size() > 1;
+    for (int r = 0; r < rows; r += RG) {
+        const int n = std::min(RG, rows - r);
+        if (team)
+            W.multiply_units(C + std::size_t(r) * ldc, ldc, A + std::size_t(r) * lda, lda, n, 0, N, accumulate);
+        else
+            W.multiply(C + std::size_t(r) * ldc, ldc, A + std::size_t(r) * lda, lda, n, accumulate);
+    }
+}
 
 // The row cells' extra parameters (RowAux order) and the sizes of their gradients, from a driver's arguments.
 template <class S>
@@ -69,10 +93,12 @@ void sequence_forward_rows(const SeqForward<S>& a) {
     const S* bR = a.bR ? a.bR : zeros.data();
     const int init = initial_slot(T, a.reverse, a.training);
     for (int k = 0; k < NS; ++k) set_state(a.state[k] + init * B * SW[k], a.state0[k], B * SW[k]);
+    Scratch<S> mem;
+    const WeightOperand<S> Rt = WeightOperand<S>::transposed(a.R, H, H, G, true, mem);  // R^T [H, G], packed once
 
-#pragma omp parallel if (B >= 2 * kRowsPerThread)
+#pragma omp parallel if (B >= 2 * row_group<S>())
     {
-        const UnitRange rows_of = my_units(B, kRowsPerThread);  // this thread's batch rows
+        const UnitRange rows_of = my_units(B, row_group<S>());  // this thread's batch rows (whole groups)
         const int nb = rows_of.u1 - rows_of.u0;
         std::vector<S> rec(std::size_t(std::max(nb, 1)) * G), masked(a.hmask ? std::size_t(nb) * H : 0);
         for (int s = 0; s < T && nb > 0; ++s) {
@@ -84,7 +110,7 @@ void sequence_forward_rows(const SeqForward<S>& a) {
                 for (std::size_t k = 0; k < masked.size(); ++k) masked[k] = h_prev[k] * a.hmask[rows_of.u0 * std::size_t(H) + k];
                 h_rec = masked.data();
             }
-            if (active > 0) gemm<S>(false, true, active, G, H, S(1), h_rec, H, a.R, H, S(0), rec.data(), G);
+            rows_times(Rt, G, rec.data(), G, h_rec, H, active, false);
             for (int b = rows_of.u0; b < rows_of.u1; ++b) {
                 RowForward<S> rf{};
                 rf.saved = saved + (std::size_t(st.t) * B + b) * LD;
@@ -135,18 +161,22 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
     for (int k = 0; k < NS; ++k) set_state(k ? dstate[k] : dh, a.dstate_n[k], B * SW[k]);
     const RowParams<S> params(a.ln, a.dln, a.extra, a.dextra, a.W_gates, a.dW_gates, H, G);
 
-    std::vector<std::vector<S>> partials(static_cast<std::size_t>(rnnkit::get_num_threads()));  // per thread, in order
-#pragma omp parallel if (B >= 2 * kRowsPerThread)
+    // The extra parameters' gradients: one share per block of rows (whole groups, at most 16 blocks: a share
+    // of a full-gate cell's holds 9 H^2 values), summed in block order at the end. Threads own whole blocks.
+    constexpr int RG = row_group<S>();
+    const int block_rows = RG * ((B + 16 * RG - 1) / (16 * RG));
+    const int blocks = (B + block_rows - 1) / block_rows;
+    std::size_t offset[kAuxCount] = {}, total = 0;
+    for (int k = 0; k < kAuxCount; ++k)
+        if (params.daux[k]) offset[k] = total, total += params.size[k];
+    std::vector<std::vector<S>> partials(static_cast<std::size_t>(blocks));
+    const WeightOperand<S> Rd = WeightOperand<S>::direct(a.R, H, G, H, mem, true);  // R [G, H], packed once
+#pragma omp parallel if (B >= 2 * RG)
     {
-        const UnitRange rows_of = my_units(B, kRowsPerThread);
+        const UnitRange rows_of = my_units(B, block_rows);
         const int nb = rows_of.u1 - rows_of.u0;
-        std::vector<S> scratch(2 * std::size_t(G)), daux_own, dhr(std::size_t(std::max(nb, 1)) * H);
-        S* daux[kAuxCount] = {};  // this thread's share of the extra parameters' gradients, summed at the end
-        std::size_t total = 0;
-        for (int k = 0; k < kAuxCount; ++k) total += params.daux[k] ? params.size[k] : 0;
-        daux_own.assign(total, S(0));
-        for (int k = 0, at = 0; k < kAuxCount; ++k)
-            if (params.daux[k]) daux[k] = daux_own.data() + at, at += int(params.size[k]);
+        std::vector<S> scratch(2 * std::size_t(G)), dhr(std::size_t(std::max(nb, 1)) * H);
+        for (int q = rows_of.u0 / block_rows; q * block_rows < rows_of.u1; ++q) partials[std::size_t(q)].assign(total, S(0));
         S *dh_t = dh, *dh_n = dh_next;
         for (int s = T - 1; s >= 0 && nb > 0; --s) {
             const Step st = step_at(s, T, a.reverse, true);
@@ -172,7 +202,9 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
                     rb.next[q] = a.state[q] + (st.cur * B + std::size_t(b)) * SW[q];
                     rb.dstate[q] = q ? dstate[q] + std::size_t(b) * SW[q] : nullptr;
                 }
-                for (int k = 0; k < kAuxCount; ++k) rb.aux[k] = params.aux[k], rb.daux[k] = daux[k];
+                S* share = partials[std::size_t(b / block_rows)].data();  // this row's block's share
+                for (int k = 0; k < kAuxCount; ++k)
+                    rb.aux[k] = params.aux[k], rb.daux[k] = params.daux[k] ? share + offset[k] : nullptr;
                 rb.scratch = scratch.data();
                 rb.opt = a.opt;
                 rb.H = H;
@@ -182,26 +214,20 @@ void sequence_backward_rows(const SeqBackward<S>& a) {
                 const S* dr = drec + (std::size_t(st.t) * B + rows_of.u0) * G;
                 S* out = dh_n + std::size_t(rows_of.u0) * H;
                 if (!a.hmask) {
-                    gemm<S>(false, false, active, H, G, S(1), dr, G, a.R, H, S(1), out, H);
+                    rows_times(Rd, H, out, H, dr, G, active, true);
                 } else {
-                    gemm<S>(false, false, active, H, G, S(1), dr, G, a.R, H, S(0), dhr.data(), H);
+                    rows_times(Rd, H, dhr.data(), H, dr, G, active, false);
                     const S* m = a.hmask + std::size_t(rows_of.u0) * H;
                     for (std::size_t k = 0; k < std::size_t(active) * H; ++k) out[k] += dhr[k] * m[k];
                 }
             }
             std::swap(dh_t, dh_n);
         }
-        partials[std::size_t(team_rank())] = std::move(daux_own);
     }
-    // the threads' shares of the extra parameters' gradients, summed in thread order (repeatable results)
-    for (const std::vector<S>& part : partials) {
-        if (part.empty()) continue;
-        for (int k = 0, at = 0; k < kAuxCount; ++k)
-            if (params.daux[k]) {
-                for (std::size_t j = 0; j < params.size[k]; ++j) params.daux[k][j] += part[at + j];
-                at += int(params.size[k]);
-            }
-    }
+    for (const std::vector<S>& part : partials)  // in block order, whichever thread owned the block
+        for (int k = 0; k < kAuxCount; ++k)
+            if (params.daux[k])
+                for (std::size_t j = 0; j < params.size[k]; ++j) params.daux[k][j] += part[offset[k] + j];
     if (T % 2) std::swap(dh, dh_next);  // where the last swap left the gradient w.r.t. h0
     for (int k = 0; k < NS; ++k)
         if (a.dstate0[k]) copy_row(a.dstate0[k], k ? dstate[k] : dh, B * SW[k]);

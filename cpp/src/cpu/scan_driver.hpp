@@ -2,16 +2,17 @@
 // h = a h_prev + b (cells/min_rnn.hpp: minGRU, minLSTM). The coefficients of every step are known once the
 // input projection is, so training runs the recurrence as a parallel scan over time:
 //   forward:   pre = x W^T + b (one product over all T*B rows)
-//              each thread takes a block of time steps: (1) runs its block from h = 0, keeping the block's end
-//              value e and the product P of its a's;  (2) one thread chains the blocks: start(k+1) = P(k)
-//              start(k) + e(k);  (3) each thread runs its block again from its true start, writing h and y
+//              T splits into blocks of time steps (how many depends on the sizes, not the threads), threads
+//              take whole blocks: (1) run each block from h = 0, keeping the block's end value e and the
+//              product P of its a's;  (2) one thread chains the blocks: start(k+1) = P(k) start(k) + e(k);
+//              (3) run each block again from its true start, writing h and y
 //   backward:  the same three passes backwards in time on d(s) = a(s) (dy(s) + d(s+1)), the gradient that
 //              step s passes to h_prev, then dpre from (da, db) = (e h_prev, e), and dx, dW, db as products
-// Work is twice a sequential pass, depth 2T/threads (plus the chain over threads). Keeping each step's
+// Work is twice a sequential pass, depth 2T/threads (plus the chain over blocks). Keeping each step's
 // coefficients in pass 1 so that pass 3 is one multiply-add measured slower (T=2048, B=8, H=128: 48 ms against
 // 25 ms for a training step): the pass is memory-bound, and the vectorised activations cost less than writing
-// and reading back two more [T, B, H] arrays. Inference, short sequences
-// and one thread run the plain step-by-step loop, which the scan is tested against. Steps past a row's length
+// and reading back two more [T, B, H] arrays. Inference and short sequences
+// run the plain step-by-step loop, which the scan is tested against. Steps past a row's length
 // have a = 1, b = 0 (the state passes through) and output 0.
 // Shape legend and gradient rule: see rnnkit/config.hpp; time/slot layout: see sequence.hpp.
 #pragma once
@@ -32,12 +33,18 @@ inline namespace v0 {
 namespace detail {
 namespace cpu {
 
-// Threads for a scan over T steps of B*H units: a block of time per thread is worth it when blocks are long
-// enough (16 steps) and a step has work (the chain is B*H per thread).
-inline int scan_threads(int T, int B, int H) {
-    const int threads = get_num_threads();
-    if (threads < 2 || T < 16 * threads || long(T) * B * H < 4096) return 1;
-    return threads;
+// Blocks of time for a training scan over T steps of B*H units: worth it when blocks are long enough (16 steps)
+// and a step has work (the chain is B*H per block). A function of the sizes only, never of the thread count:
+// the blocks' boundaries decide the rounding, so training gives the same bits on 1, 2 or 3 threads (threads
+// take whole blocks; one thread runs them all, at the cost of the scan's second pass).
+inline int scan_blocks(int T, int B, int H) {
+    if (T < 32 || long(T) * B * H < 4096) return 1;
+    return std::min(8, T / 16);
+}
+
+// Block k of n over T steps: [s0, s1).
+inline UnitRange scan_block_range(int T, int n, int k) {
+    return UnitRange{int(long(T) * k / n), int(long(T) * (k + 1) / n)};
 }
 
 // One block of steps [s0, s1) in processing order from the state h [B, H] (updated in place). With `write`,
@@ -84,33 +91,36 @@ void scan_forward(const SeqForward<S>& a) {
     S* h = mem.take(BH);
     set_state(h, a.state0[0], int(BH));
     if (a.training) set_state(a.state[0] + std::size_t(initial_slot(T, a.reverse, true)) * BH, a.state0[0], int(BH));
-    const int threads = a.training ? scan_threads(T, B, H) : 1;
-    if (threads == 1) {
+    const int n = a.training ? scan_blocks(T, B, H) : 1;
+    if (n == 1) {
         scan_block<Cell, S>(a, pre, LD, 0, T, h, nullptr, true);
     } else {
         // per block k: its start state, its end value from 0 (e), the product of its a's (P)
-        S* start = mem.take(std::size_t(threads) * BH);
-        S* e = mem.take(std::size_t(threads) * BH);
-        S* P = mem.take(std::size_t(threads) * BH);
-        int used = 1;  // the team OpenMP gave (at most `threads`)
-#pragma omp parallel num_threads(threads)
+        S* start = mem.take(std::size_t(n) * BH);
+        S* e = mem.take(std::size_t(n) * BH);
+        S* P = mem.take(std::size_t(n) * BH);
+#pragma omp parallel
         {
-            const int n = team_size(), k = team_rank();
-            const UnitRange blk = my_units(T, 1);
-            zero_row(e + k * BH, int(BH));
-            scan_block<Cell, S>(a, pre, LD, blk.u0, blk.u1, e + k * BH, P + k * BH, false);
-#pragma omp barrier
+#pragma omp for schedule(static)
+            for (int k = 0; k < n; ++k) {
+                const UnitRange blk = scan_block_range(T, n, k);
+                zero_row(e + k * BH, int(BH));
+                scan_block<Cell, S>(a, pre, LD, blk.u0, blk.u1, e + k * BH, P + k * BH, false);
+            }
 #pragma omp single
             {
-                used = n;
                 copy_row(start, h, int(BH));
                 for (int c = 0; c + 1 < n; ++c)
                     for (std::size_t i = 0; i < BH; ++i)
                         start[(c + 1) * BH + i] = P[c * BH + i] * start[c * BH + i] + e[c * BH + i];
             }
-            scan_block<Cell, S>(a, pre, LD, blk.u0, blk.u1, start + k * BH, nullptr, true);  // start(k) becomes its end
+#pragma omp for schedule(static)
+            for (int k = 0; k < n; ++k) {  // start(k) becomes its end
+                const UnitRange blk = scan_block_range(T, n, k);
+                scan_block<Cell, S>(a, pre, LD, blk.u0, blk.u1, start + k * BH, nullptr, true);
+            }
         }
-        copy_row(h, start + (used - 1) * BH, int(BH));
+        copy_row(h, start + (n - 1) * BH, int(BH));
     }
     if (a.state_n[0]) copy_row(a.state_n[0], h, int(BH));
 }
@@ -162,20 +172,21 @@ void scan_backward(const SeqBackward<S>& a) {
     S* d = mem.take(BH);
     set_state(d, a.dstate_n[0], int(BH));
     // (the forward's chain: with zero dy the gradient from dstate_n passes through every block)
-    const int threads = scan_threads(T, B, H);
-    if (threads == 1) {
+    const int n = scan_blocks(T, B, H);
+    if (n == 1) {
         scan_block_backward<Cell, S>(a, a.gates, dpre, LD, 0, T, d, nullptr, true);
     } else {
-        S* start = mem.take(std::size_t(threads) * BH);  // what flows into block k from the block after it
-        S* e = mem.take(std::size_t(threads) * BH);
-        S* P = mem.take(std::size_t(threads) * BH);
-#pragma omp parallel num_threads(threads)
+        S* start = mem.take(std::size_t(n) * BH);  // what flows into block k from the block after it
+        S* e = mem.take(std::size_t(n) * BH);
+        S* P = mem.take(std::size_t(n) * BH);
+#pragma omp parallel
         {
-            const int n = team_size(), k = team_rank();
-            const UnitRange blk = my_units(T, 1);
-            zero_row(e + k * BH, int(BH));
-            scan_block_backward<Cell, S>(a, a.gates, dpre, LD, blk.u0, blk.u1, e + k * BH, P + k * BH, false);
-#pragma omp barrier
+#pragma omp for schedule(static)
+            for (int k = 0; k < n; ++k) {
+                const UnitRange blk = scan_block_range(T, n, k);
+                zero_row(e + k * BH, int(BH));
+                scan_block_backward<Cell, S>(a, a.gates, dpre, LD, blk.u0, blk.u1, e + k * BH, P + k * BH, false);
+            }
 #pragma omp single
             {
                 copy_row(start + (n - 1) * BH, d, int(BH));
@@ -183,8 +194,11 @@ void scan_backward(const SeqBackward<S>& a) {
                     for (std::size_t i = 0; i < BH; ++i)
                         start[(c - 1) * BH + i] = P[c * BH + i] * start[c * BH + i] + e[c * BH + i];
             }
-            // start(k) becomes what block k passes to the block before it
-            scan_block_backward<Cell, S>(a, a.gates, dpre, LD, blk.u0, blk.u1, start + k * BH, nullptr, true);
+#pragma omp for schedule(static)
+            for (int k = 0; k < n; ++k) {  // start(k) becomes what block k passes to the block before it
+                const UnitRange blk = scan_block_range(T, n, k);
+                scan_block_backward<Cell, S>(a, a.gates, dpre, LD, blk.u0, blk.u1, start + k * BH, nullptr, true);
+            }
         }
         copy_row(d, start, int(BH));
     }
