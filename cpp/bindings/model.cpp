@@ -4,7 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <mutex>
+#include <shared_mutex>
 #include <optional>
 
 #include "rnnkit/rnnkit.hpp"
@@ -15,7 +15,7 @@ namespace {
 
 struct ModelHandle {
     rnnkit::Model model;
-    std::mutex mutex;
+    std::shared_mutex mutex;  // predict, stream and save only read the model: they share it
 };
 
 }  // namespace
@@ -38,7 +38,7 @@ void bind_model(py::module_& m) {
         .def("save",
              [](ModelHandle& h, const std::string& path) {
                  py::gil_scoped_release release;
-                 std::lock_guard<std::mutex> lock(h.mutex);
+                 std::shared_lock<std::shared_mutex> lock(h.mutex);
                  h.model.save(path);
              },
              py::arg("path"))
@@ -74,7 +74,7 @@ void bind_model(py::module_& m) {
                  py::array_t<float> y(shape);
                  {
                      py::gil_scoped_release release;
-                     std::lock_guard<std::mutex> lock(h.mutex);
+                     std::shared_lock<std::shared_mutex> lock(h.mutex);
                      h.model.predict(x.data(), T, B, y.mutable_data(), lengths ? lengths->data() : nullptr);
                  }
                  return y;
@@ -93,7 +93,7 @@ void bind_model(py::module_& m) {
                  py::array_t<float> y({T, B, O});
                  {
                      py::gil_scoped_release release;
-                     std::lock_guard<std::mutex> lock(h.mutex);
+                     std::shared_lock<std::shared_mutex> lock(h.mutex);
                      auto state = h.model.new_state(B);
                      for (int t = 0; t < T; ++t)
                          h.model.step(x.data() + std::size_t(t) * B * I, state, y.mutable_data() + std::size_t(t) * B * O);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -94,11 +95,12 @@ void apply_options(LayerConfig& c, const py::dict& options) {
     }
 }
 
-// A Recurrent<S> guarded by a mutex: Python threads may share a layer while the GIL is released.
+// A Recurrent<S> guarded by a mutex: Python threads may share a layer while the GIL is released. Inference
+// (forward with training=False) only reads the layer, so such calls share the lock and run at once.
 template <class S>
 struct Layer {
     rnnkit::Recurrent<S> net;
-    std::mutex mutex;
+    std::shared_mutex mutex;
     explicit Layer(const LayerConfig& c) : net(c) {}
 };
 
@@ -203,7 +205,12 @@ void bind_layer(py::module_& m, const char* name) {
                  }
                  {
                      py::gil_scoped_release release;
-                     std::lock_guard<std::mutex> lock(self.mutex);
+                     std::shared_lock<std::shared_mutex> reading(self.mutex, std::defer_lock);
+                     std::unique_lock<std::shared_mutex> writing(self.mutex, std::defer_lock);
+                     if (training)
+                         writing.lock();
+                     else
+                         reading.lock();
                      self.net.forward(y.mutable_data(), fin, x.data(), init, lengths ? lengths->data() : nullptr,
                                       int(T), int(B), training);
                  }
@@ -235,7 +242,7 @@ void bind_layer(py::module_& m, const char* name) {
                  }
                  {
                      py::gil_scoped_release release;
-                     std::lock_guard<std::mutex> lock(self.mutex);
+                     std::unique_lock<std::shared_mutex> lock(self.mutex);
                      self.net.backward(dx.mutable_data(), d0, dy.data(), dn);
                  }
                  return py::make_tuple(dx, py::cast(initials));

@@ -8,10 +8,6 @@
 #include "cpu/workspace.hpp"
 #include "rnnkit/cells.hpp"
 
-#ifdef RNNKIT_HAVE_OPENMP
-#include <omp.h>
-#endif
-
 namespace rnnkit {
 inline namespace v0 {
 
@@ -184,24 +180,10 @@ const char* instruction_set() {
 #endif
 }
 
-void set_num_threads(int n) {
-    if (n < 1) throw std::invalid_argument("n: expected a positive number of threads, got " + std::to_string(n));
-#ifdef RNNKIT_HAVE_OPENMP
-    omp_set_num_threads(n);
-#endif
-}
-
 std::size_t scratch_bytes() { return detail::ScratchStack::of_this_thread().kept_bytes(); }
 
 void release_scratch() { detail::ScratchStack::of_this_thread().release_kept(); }
 
-int get_num_threads() {
-#ifdef RNNKIT_HAVE_OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 }  // namespace v0
 }  // namespace rnnkit

@@ -59,7 +59,9 @@ def to_keras(model):
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by rnnkit's kernels in the calling thread (OpenMP)."""
+    """Threads rnnkit's kernels may use, process-wide (OpenMP): calls running at once from several Python threads
+    share this budget rather than each starting its own team, so they never oversubscribe the CPUs. Results do not
+    depend on it: training from a seed gives the same bits on any thread count."""
     _core.set_num_threads(_positive_int("n", n))
 
 

@@ -131,7 +131,10 @@ void validate(const LayerConfig& config);
 // The instruction set the library's kernels were compiled for: "avx512", "avx2" or "baseline".
 const char* instruction_set();
 
-// Threads used by rnnkit's kernels (OpenMP); 1 when built without OpenMP.
+// Threads rnnkit's kernels may use (OpenMP), process-wide: concurrent calls from several threads share this
+// budget (each takes a fair share, at least one, and waits while none is free), so they never run more kernel
+// threads than this in total. Default: OMP_NUM_THREADS, else the CPUs. 1 when built without OpenMP.
+// Results do not depend on it (training is bitwise identical on any thread count).
 void set_num_threads(int n);
 int get_num_threads();
 

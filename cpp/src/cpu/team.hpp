@@ -41,6 +41,24 @@ UnitRange join_team(TeamBarrier& step_end, int H, int grain);
 // CPUs this process may run on (its affinity mask where the OS tells, else the hardware's count).
 int available_cpus();
 
+// The process-wide budget of kernel threads (rnnkit::set_num_threads) shared by every concurrent caller.
+// Each public entry point that computes (a layer's forward or backward, Model::predict/step, ...) holds one
+// for the duration of the call: the outermost one on a thread takes 1 to budget threads (a fair share when
+// several callers want them; it waits while none is free) and sets the calling thread's OpenMP team size to
+// what it took; nested ones take nothing. So eight threads calling predict at once run on the budget's
+// threads, not eight teams on the same CPUs. Results do not depend on how many threads a call gets.
+class KernelThreads {
+public:
+    KernelThreads();
+    ~KernelThreads();
+    KernelThreads(const KernelThreads&) = delete;
+    KernelThreads& operator=(const KernelThreads&) = delete;
+
+private:
+    int taken_ = 0;     // 0: a nested guard
+    int previous_ = 1;  // the calling thread's OpenMP team size before
+};
+
 class TeamBarrier {
 public:
     // Called by one thread of the team, followed by a barrier of the team (e.g. `omp single`).

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "cpu/team.hpp"
 #include "io/json.hpp"
 #include "model/stack.hpp"
 
@@ -167,6 +168,7 @@ std::size_t Model::output_elements(int T, int B) const {
 
 // Data flows in the model's convention, (T, B, F) or (B, T, F); each layer transforms the Flow in place.
 void Model::predict(const float* x, int T, int B, float* y, const int* lengths) {
+    const detail::KernelThreads threads;
     check_ready();
     if (T < 1 || B < 1) throw std::invalid_argument("x: expected T >= 1 and B >= 1");
     if (lengths)
@@ -195,6 +197,7 @@ Model::State Model::new_state(int batch) const {
 }
 
 void Model::step(const float* x_t, State& state, float* y_t) {
+    const detail::KernelThreads threads;
     check_ready();
     const int B = state.batch;
     if (B < 1 || state.layers.size() != layers_->stack.size())

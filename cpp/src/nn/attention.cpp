@@ -9,6 +9,7 @@
 
 #include "cells/activations.hpp"
 #include "cpu/gemm.hpp"
+#include "cpu/team.hpp"
 #include "random.hpp"
 
 namespace rnnkit {
@@ -100,6 +101,7 @@ void Attention<S>::reset_parameters(std::uint64_t seed) {
 
 template <class S>
 void Attention<S>::prepare(S* proj, const S* keys, int B, int Sn) const {
+    const detail::KernelThreads threads;
     const int BS = B * Sn;
     if (P_ == 0 || BS == 0) return;
     if (kind_ == AttentionKind::LuongGeneral) {  // proj_s = W k_s
@@ -117,6 +119,7 @@ void Attention<S>::prepare(S* proj, const S* keys, int B, int Sn) const {
 
 template <class S>
 void Attention<S>::prepare_backward(S* dkeys, const S* dproj, const S* keys, int B, int Sn) {
+    const detail::KernelThreads threads;
     const int BS = B * Sn;
     if (P_ == 0 || BS == 0) return;
     const int ld = ldwk();
@@ -131,6 +134,7 @@ void Attention<S>::prepare_backward(S* dkeys, const S* dproj, const S* keys, int
 template <class S>
 void Attention<S>::forward(S* context, S* weights, const S* query, const S* keys, const S* proj, const int* lengths,
                            const int* rows, int N, int Sn) const {
+    const detail::KernelThreads threads;
     if (N == 0) return;
     std::vector<S> qp;  // additive: the query's part of the score, [N, U]
     if (additive()) {
@@ -179,6 +183,7 @@ template <class S>
 void Attention<S>::backward(S* dquery, S* dkeys, S* dproj, const S* dcontext, const S* dweights, const S* query,
                             const S* weights, const S* keys, const S* proj, const int* lengths, const int* rows, int N,
                             int Sn) {
+    const detail::KernelThreads threads;
     if (N == 0) return;
     std::vector<S> qp, G, DV;  // additive: query part [N, U], Σ_s dpre_s [N, U], Σ_s de_s t_s [N, U]
     if (additive()) {

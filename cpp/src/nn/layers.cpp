@@ -10,6 +10,7 @@
 
 #include "cpu/gemm.hpp"
 #include "cpu/pointwise.hpp"
+#include "cpu/team.hpp"
 #include "random.hpp"
 
 namespace rnnkit {
@@ -36,6 +37,7 @@ Activation parse_activation(const std::string& name) {
 
 template <class S>
 void dense_forward(S* y, const S* x, const S* W, const S* b, int N, int I, int O, Activation act) {
+    const detail::KernelThreads threads;
     gemm<S>(false, true, N, O, I, S(1), x, I, W, I, S(0), y, O);  // y = x W^T
     for (int n = 0; n < N; ++n) {
         S* row = y + std::size_t(n) * O;
@@ -66,6 +68,7 @@ void dense_forward(S* y, const S* x, const S* W, const S* b, int N, int I, int O
 template <class S>
 void dense_backward(S* dx, S* dW, S* db, const S* dy, const S* y, const S* x, const S* W, int N, int I, int O,
                     Activation act) {
+    const detail::KernelThreads threads;
     std::vector<S> dz_buffer;
     const S* dz = dy;
     if (act != Activation::None) {

@@ -15,6 +15,7 @@
 #include "nn/record.hpp"
 #include "cpu/denormals.hpp"
 #include "cpu/pointwise.hpp"
+#include "cpu/team.hpp"
 #include "cpu/workspace.hpp"
 #include "random.hpp"
 #include "rnnkit/cells.hpp"
@@ -193,6 +194,7 @@ void Recurrent<S>::forward(S* y, S* const* state_n, const S* x, const S* const* 
 template <class S>
 void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S* const* state0, const int* lengths,
                                    int T, int B, bool training) {
+    const detail::KernelThreads threads;
     const int L = config_.num_layers, D = num_directions(), H = config_.hidden_size, NS = num_states_;
     const detail::CellSpec& cell = detail::cell_spec(config_.kind);
     if (!training && D == 1 && L > 1 && T > detail::kInferenceChunk) {
@@ -376,6 +378,7 @@ void Recurrent<S>::backward(S* dx, S* const* dstate0, const S* dy, const S* cons
 
 template <class S>
 void Recurrent<S>::backward_checked(S* dx, S* const* dstate0, const S* dy, const S* const* dstate_n) {
+    const detail::KernelThreads threads;
     detail::DenormalGuard flush_denormals;
     std::unique_ptr<Record> rec = std::move(tape_.back());
     tape_.pop_back();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cpu/gemm.hpp"
+#include "cpu/team.hpp"
 #include "nn/seq2seq_impl.hpp"
 #include "random.hpp"
 #include "rnnkit/layers.hpp"
@@ -349,6 +350,7 @@ template <class S>
 BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_lengths, int Sn, const std::int64_t* tgt,
                                   const int* tgt_lengths, int T, int B, double teacher_forcing,
                                   double label_smoothing, bool backward) {
+    const detail::KernelThreads threads;
     Seq2SeqBatch<S> batch;
     batch.B = B;
     batch.Sn = Sn;
@@ -363,6 +365,7 @@ BatchLoss Seq2Seq<S>::train_batch(const std::int64_t* src, const int* src_length
 template <class S>
 BatchLoss Seq2Seq<S>::train(const Seq2SeqBatch<S>& batch, double teacher_forcing, double label_smoothing,
                             bool backward) {
+    const detail::KernelThreads threads;
     Impl& m = *impl_;
     const int B = batch.B, Sn = batch.Sn, T = batch.T;
     const std::int64_t* tgt = batch.tgt_tokens;

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cpu/team.hpp"
 #include "nn/seq2seq_impl.hpp"
 
 namespace rnnkit {
@@ -35,6 +36,7 @@ void gather(std::vector<S>& v, const std::vector<int>& from, int width, std::vec
 template <class S>
 Decoded<S> Seq2Seq<S>::decode(const std::int64_t* src, const int* src_lengths, int Sn, int B, int beam_width,
                               bool greedy, int max_length, double alpha, bool keep_attention) {
+    const detail::KernelThreads threads;
     Seq2SeqBatch<S> batch;
     batch.B = B;
     batch.Sn = Sn;
@@ -45,6 +47,7 @@ Decoded<S> Seq2Seq<S>::decode(const std::int64_t* src, const int* src_lengths, i
 
 template <class S>
 void Seq2Seq<S>::generate(S* out, S* attention, const Seq2SeqBatch<S>& source, int steps) {
+    const detail::KernelThreads threads;
     Impl& m = *impl_;
     if (!m.tgt_values())
         throw std::invalid_argument("generate: this model's targets are token ids; use decode (greedy or beam search)");
@@ -74,6 +77,7 @@ void Seq2Seq<S>::generate(S* out, S* attention, const Seq2SeqBatch<S>& source, i
 template <class S>
 Decoded<S> Seq2Seq<S>::decode(const Seq2SeqBatch<S>& source, int beam_width, bool greedy, int max_length,
                               double alpha, bool keep_attention) {
+    const detail::KernelThreads threads;
     Impl& m = *impl_;
     if (m.tgt_values())
         throw std::invalid_argument("decode: this model's targets are values; use generate(out, attention, source, steps)");
