@@ -4,6 +4,8 @@ python fuzz/make_corpus.py"""
 import json
 import os
 
+import numpy as np
+
 import rnnkit as rk
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,3 +39,26 @@ os.makedirs(os.path.join(HERE, "regressions", "model_load"), exist_ok=True)
 nan_model = rk.Sequential([rk.LSTM(2, 3, seed=0), rk.LastStep(), rk.Dense(3, 1, seed=1)])
 nan_model.layers[0].parameters()["weight_ih_l0"][0, 0] = float("nan")
 rk.save(nan_model, os.path.join(HERE, "regressions", "model_load", "nan_weights.safetensors"))
+
+# Seeds of the Python loaders' harnesses (fuzz/python/fuzz_loaders.py): checkpoints with optimizer state, ONNX
+# exports and a .keras file (when Keras is installed). rk.load and rk.load_metadata start from model_load's files.
+os.makedirs(os.path.join(HERE, "corpus", "python_checkpoint"), exist_ok=True)
+for name, opt in [("adam", lambda m: rk.optim.Adam(m, lr=0.01)), ("sgd", lambda m: rk.optim.SGD(m, lr=0.1, momentum=0.9))]:
+    model = rk.Sequential([rk.GRU(2, 3, seed=0), rk.LastStep(), rk.Dense(3, 1, seed=1)])
+    optimizer = opt(model)
+    model.fit(np.ones((5, 4, 2), np.float32), np.zeros((4, 1), np.float32), batch_size=2, optimizer=optimizer,
+              loss="mse", verbose=0, seed=0)
+    rk.save_checkpoint(os.path.join(HERE, "corpus", "python_checkpoint", name + ".safetensors"), model, optimizer,
+                       epoch=3)
+os.makedirs(os.path.join(HERE, "corpus", "python_onnx"), exist_ok=True)
+models["lstm"].export_onnx(os.path.join(HERE, "corpus", "python_onnx", "lstm.onnx"))
+rk.Sequential([rk.GRU(2, 3, num_layers=2, bidirectional=True, seed=0)]).export_onnx(
+    os.path.join(HERE, "corpus", "python_onnx", "gru_bidir.onnx"))
+try:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras_model = rk.to_keras(rk.Sequential([rk.LSTM(2, 3, batch_first=True, seed=0), rk.LastStep(),
+                                             rk.Dense(3, 1, seed=1)]))
+    os.makedirs(os.path.join(HERE, "corpus", "python_keras"), exist_ok=True)
+    keras_model.save(os.path.join(HERE, "corpus", "python_keras", "lstm.keras"))
+except ImportError:
+    print("keras not installed: no .keras seed")

@@ -2,6 +2,7 @@
 attacker computes it) but declares absurd sizes, nests JSON deeply or carries malformed optimizer state fails
 with ModelFileError, quickly and before anything large is allocated."""
 import json
+import pathlib
 import time
 
 import numpy as np
@@ -96,3 +97,31 @@ def test_good_files_still_load(saved):
     assert rk.load(path).predict(np.zeros((3, 2, 2), np.float32)).shape == (3, 2, 1)
     state = rk.load_checkpoint(ckpt)
     assert state["extra"] == {"epoch": 1} and type(state["optimizer"]).__name__ == "Adam"
+
+
+def test_dtype_strings_are_names_never_parsed(saved, tmp_path):
+    """np.dtype evaluates comma strings as structured types; a config's dtype is looked up by name instead."""
+    path, _, config = saved
+    config["layers"][0]["config"]["dtype"] = "3f4,(2,)i4"
+    bad = tmp_path / "dtype.safetensors"
+    rewrite(path, bad, "model", model=config)
+    with pytest.raises(rk.ModelFileError, match="dtype"):
+        rk.load(bad)
+    with pytest.raises(ValueError, match="dtype"):
+        rk.LSTM(2, 3, dtype=",")
+
+
+REGRESSIONS = sorted((pathlib.Path(__file__).parent.parent / "fuzz" / "regressions").glob("python_*/*"))
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=[f"{p.parent.name}/{p.name}" for p in REGRESSIONS])
+def test_python_fuzzer_findings_are_refused_cleanly(path, monkeypatch):
+    """Inputs that once made fuzz/python/fuzz_loaders.py fail (its checksum bypass included) now load or raise
+    ModelFileError."""
+    monkeypatch.setattr(rio, "_checksum", lambda metadata, tensors: metadata.get("rnnkit.crc32"))
+    loader = {"python_checkpoint": rk.load_checkpoint, "python_load": rk.load, "python_onnx": rk.from_onnx,
+              "python_keras": rk.from_keras}[path.parent.name]
+    try:
+        loader(path)
+    except rk.ModelFileError:
+        pass

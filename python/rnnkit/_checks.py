@@ -18,7 +18,13 @@ def shape_str(shape) -> str:
 
 
 def as_dtype(dtype) -> np.dtype:
-    """'float32' / 'float64' / np.float32 / np.float64 -> np.dtype; anything else raises naming `dtype`."""
+    """'float32' / 'float64' / np.float32 / np.float64 -> np.dtype; anything else raises naming `dtype`.
+    A string is looked up by name, never parsed by np.dtype (configs come from untrusted files, and np.dtype
+    evaluates comma strings such as '3f4,(2,)i4' as structured types)."""
+    if isinstance(dtype, str):
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+        return _DTYPES[dtype]
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:

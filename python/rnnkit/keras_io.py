@@ -22,7 +22,7 @@ import numpy as np
 
 from . import layers as _layers
 from . import nn as _nn
-from .io import _model_of
+from .io import ModelFileError, _model_of
 from .model import Sequential
 
 __all__ = ["from_keras", "to_keras"]
@@ -109,15 +109,21 @@ def from_keras(model_or_path):
     """An rnnkit Sequential (batch-first) with the Keras model's weights; see the module docstring."""
     if isinstance(model_or_path, (str, os.PathLike)):
         path = os.fspath(model_or_path)
-        try:
-            specs = _file_layers(path)
-        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a readable .keras file ({type(exc).__name__}: {exc})") from None
-    elif hasattr(model_or_path, "layers") and hasattr(model_or_path, "get_config"):
-        specs = _live_layers(model_or_path)
-    else:
-        raise TypeError(f"model_or_path: expected a keras.Model or a .keras file path, got "
-                        f"{type(model_or_path).__name__}")
+        try:  # a file is untrusted input: whatever step fails, the caller gets a ModelFileError
+            return _from_specs(_file_layers(path))
+        except ModelFileError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError, RecursionError,
+                MemoryError, zipfile.BadZipFile) as exc:
+            raise ModelFileError(f"{path}: not a readable .keras file ({type(exc).__name__}: {exc})") from None
+    if hasattr(model_or_path, "layers") and hasattr(model_or_path, "get_config"):
+        return _from_specs(_live_layers(model_or_path))
+    raise TypeError(f"model_or_path: expected a keras.Model or a .keras file path, got "
+                    f"{type(model_or_path).__name__}")
+
+
+def _from_specs(specs):
+    """The Sequential for (class name, config, weights) triples of Keras layers."""
     out, state = [], {}
     for k, (cls, cfg, weights) in enumerate(specs):
         where = f"layer {k} ({cls} {cfg.get('name', '')!r})"

@@ -15,7 +15,7 @@ import json
 import numpy as np
 
 from . import layers as _layers
-from .io import model_from_config
+from .io import ModelFileError, model_from_config
 
 __all__ = ["from_onnx", "OnnxSession"]
 
@@ -351,5 +351,11 @@ def from_onnx(path) -> OnnxSession:
     try:
         proto = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
-        raise ValueError(f"{path}: not a readable ONNX file ({exc})") from None
-    return OnnxSession(proto, str(path))
+        raise ModelFileError(f"{path}: not a readable ONNX file ({exc})") from None
+    try:  # a file is untrusted input: whatever step of building the session fails, a ModelFileError
+        return OnnxSession(proto, str(path))
+    except ModelFileError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError, RecursionError,
+            MemoryError) as exc:
+        raise ModelFileError(f"{path}: {type(exc).__name__}: {exc}") from None
