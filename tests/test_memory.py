@@ -1,6 +1,7 @@
 """Inference keeps no activations: with training=False the peak memory of a forward grows with T only by the
 output (and input) themselves, while a training forward keeps gates and states for every step. Measured as
 the growth of the peak resident set (VmHWM) in a fresh process."""
+import os
 import subprocess
 import sys
 
@@ -55,3 +56,26 @@ def test_kept_scratch_is_reported_and_released():
     y2, _ = lstm(x)
     np.testing.assert_array_equal(y1, y2)
     assert rk.scratch_bytes() > 0
+
+
+def physical_memory():
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the machine's memory size")
+def test_buffers_beyond_the_machines_memory_are_refused_before_allocation():
+    """A layer whose parameters, or a training forward whose activations, would not fit in this machine's memory
+    fails at once with a ValueError saying how much it needs, instead of a MemoryError deep inside or the OOM
+    killer."""
+    import numpy as np
+    import rnnkit as rk
+    with pytest.raises(ValueError, match=r"hidden_size=4194304.*parameters and gradients needs .* GiB"):
+        rk.LSTM(1, 1 << 22)
+    # four layers keep about 28 values per row and unit for backward, the output 1: an output of a tenth of the
+    # memory (never touched) means activations of almost three times it
+    H = 256
+    rows = physical_memory() // 10 // (4 * H)
+    lstm = rk.LSTM(1, H, num_layers=4)
+    x = np.zeros((rows, 1, 1), np.float32)
+    with pytest.raises(ValueError, match=r"training forward of T=\d+, B=1 .* needs .* GiB.*tbptt"):
+        lstm(x, training=True)

@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+
+#if defined(__unix__)
+#include <unistd.h>
+#endif
 
 #include "cpu/workspace.hpp"
 #include "rnnkit/cells.hpp"
@@ -179,6 +184,25 @@ const char* instruction_set() {
     return "baseline";
 #endif
 }
+
+namespace detail {
+
+void require_memory(double bytes, const std::string& what, const std::string& advice) {
+#if defined(__unix__)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0) return;
+    const double memory = double(pages) * double(page);
+    if (bytes <= memory) return;
+    char text[160];
+    std::snprintf(text, sizeof text, " needs %.1f GiB, more than the %.1f GiB of memory this machine has", bytes / 1073741824.0,
+                  memory / 1073741824.0);
+    throw std::invalid_argument(what + text + advice);
+#else
+    (void)bytes, (void)what, (void)advice;
+#endif
+}
+
+}  // namespace detail
 
 std::size_t scratch_bytes() { return detail::ScratchStack::of_this_thread().kept_bytes(); }
 

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <string>
 #include <vector>
 
 namespace rnnkit {
@@ -100,6 +101,12 @@ private:
     ScratchStack& stack_;
     ScratchStack::Mark mark_;
 };
+
+// Refuses a buffer of `bytes` larger than this machine's physical memory before allocating it: throws
+// std::invalid_argument "<what> needs X GiB, more than the Y GiB of memory this machine has<advice>" (a
+// ValueError in Python) instead of a std::bad_alloc deep inside, or the OOM killer after overcommit. bytes is a
+// double so that computing it cannot overflow.
+void require_memory(double bytes, const std::string& what, const std::string& advice = "");
 
 }  // namespace detail
 }  // namespace v0

@@ -108,6 +108,9 @@ Recurrent<S>::Recurrent(const LayerConfig& config) : config_(config) {
             }
             roles_.insert(roles_.end(), roles, roles + kRoleCount);
         }
+    detail::require_memory(2.0 * double(offset) * sizeof(S),
+                           "hidden_size=" + std::to_string(config_.hidden_size) + ", input_size=" +
+                               std::to_string(config_.input_size) + ": the layer's parameters and gradients");
     params_.assign(offset, S(0));
     grads_.assign(offset, S(0));
     reset_parameters(config_.seed);
@@ -269,6 +272,10 @@ void Recurrent<S>::forward_checked(S* y, S* const* state_n, const S* x, const S*
             rec->slab = std::move(tape_.back()->slab);
             tape_.clear();
         }
+        detail::require_memory(double(n) * sizeof(S),
+                               "x: a training forward of T=" + std::to_string(T) + ", B=" + std::to_string(B) +
+                                   " (activations kept for backward)",
+                               "; train on shorter windows (fit(..., tbptt=K)) or smaller batches");
         rec->slab.resize(n);
         S* base = rec->slab.data();
         std::memcpy(base + rec->input[0], x, sizeof(S) * TB * config_.input_size);
