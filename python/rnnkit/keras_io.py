@@ -17,6 +17,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -114,7 +115,9 @@ def from_keras(model_or_path):
         except ModelFileError:
             raise
         except (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError, RecursionError,
-                MemoryError, zipfile.BadZipFile) as exc:
+                MemoryError, EOFError, NotImplementedError, RuntimeError, zlib.error, zipfile.BadZipFile) as exc:
+            # (zipfile: NotImplementedError for an unknown compression method, RuntimeError for encryption,
+            # EOFError / zlib.error for truncated or corrupt members)
             raise ModelFileError(f"{path}: not a readable .keras file ({type(exc).__name__}: {exc})") from None
     if hasattr(model_or_path, "layers") and hasattr(model_or_path, "get_config"):
         return _from_specs(_live_layers(model_or_path))
