@@ -13,13 +13,14 @@ import time
 
 import numpy as np
 
+from . import baselines
 from .io import load, load_metadata
 from .layers import LSTM
 from .model import EarlyStopping, Sequential
 from .nn import Dense, LastStep
 from .optim import Adam
 
-__all__ = ["read_series", "make_windows", "Forecaster", "seasonal_naive", "rmse"]
+__all__ = ["read_series", "make_windows", "Forecaster", "seasonal_naive", "rmse", "evaluate", "detect_season"]
 
 
 def read_series(path, column) -> np.ndarray:
@@ -64,11 +65,7 @@ def make_windows(series, lookback, horizon):
     return series[idx + np.arange(lookback)], series[idx + lookback + np.arange(horizon)]
 
 
-def seasonal_naive(series, start, horizon, season):
-    """For each window ending at index e-1 (e in start): predictions s[e + k - season * ceil((k + 1) / season)]."""
-    k = np.arange(horizon)
-    lag = season * ((k // season) + 1)
-    return series[np.asarray(start)[:, None] + k[None, :] - lag[None, :]]
+seasonal_naive = baselines.seasonal_naive
 
 
 def rmse(a, b) -> float:
@@ -129,33 +126,76 @@ class Forecaster:
         return self
 
 
-def evaluate_split(series, lookback, horizon, season, epochs, test_fraction=0.2, verbose=1, seed=0, hidden_size=32,
-                   distributed=False):
-    """Train on the first part of `series`, forecast every window of the last `test_fraction`, and compare with
-    the seasonal-naive baseline. Returns (forecaster, report dict, test starts, predictions)."""
+def detect_season(series, max_lag=None) -> int:
+    """The lag (>= 2) at which the series' one-step changes correlate most with themselves, if that correlation is
+    clearly positive (> 0.3); else 1 (no season)."""
+    d = np.diff(np.asarray(series, dtype=np.float64))
+    d = d - d.mean()
+    max_lag = min(len(d) // 3, max_lag or 400)
+    if max_lag < 2 or not np.any(d):
+        return 1
+    spectrum = np.fft.rfft(d, 2 * len(d))
+    acf = np.fft.irfft(spectrum * np.conj(spectrum))[:max_lag + 1]
+    acf = acf / acf[0]
+    lag = int(np.argmax(acf[2:])) + 2
+    return lag if acf[lag] > 0.3 else 1
+
+
+def _method_scores(pred, actual, scale):
+    """Per-horizon and mean errors of one method: RMSE, MAE, MASE."""
+    err = pred - actual
+    per_rmse = np.sqrt(np.mean(err ** 2, axis=0))
+    per_mae = np.mean(np.abs(err), axis=0)
+    return {"rmse": per_rmse.tolist(), "mae": per_mae.tolist(), "mase": (per_mae / scale).tolist(),
+            "rmse_mean": float(np.sqrt(np.mean(err ** 2))), "mae_mean": float(np.mean(np.abs(err))),
+            "mase_mean": float(np.mean(np.abs(err)) / scale)}
+
+
+def evaluate(series, lookback, horizon, season, epochs, test_fraction=0.2, verbose=1, seed=0, hidden_size=32,
+             distributed=False, ensemble=1):
+    """Train on the first part of `series` and forecast `horizon` steps from every origin of the last
+    `test_fraction` (rolling origin), next to the baselines (rnnkit.baselines): persistence, seasonal naive,
+    drift, a linear AR fitted by least squares, and ETS when statsmodels is installed. Returns (forecaster, report,
+    origins, LSTM forecasts); report["methods"][name] holds per-horizon and mean RMSE, MAE and MASE."""
     n = len(series)
     split = int(n * (1 - test_fraction))
     if split < lookback + horizon + 10 or n - split < horizon + 1:
         raise ValueError(f"series: {n} values are too few to train and test with lookback {lookback} and horizon "
                          f"{horizon}; need at least {int((lookback + horizon + 11) / (1 - test_fraction)) + 1}")
-    if season >= lookback + 1 and season > split - horizon:
+    if season >= split - horizon:
         raise ValueError(f"season: {season} is longer than the training part")
     model = Forecaster(lookback, horizon, hidden_size=hidden_size, seed=seed)
     start_time = time.perf_counter()
     history = model.fit(series[:split], epochs=epochs, verbose=verbose, distributed=distributed)
     train_seconds = time.perf_counter() - start_time
-    starts = np.arange(max(split, season * ((horizon - 1) // season + 1), lookback), n - horizon + 1)
-    windows = series[starts[:, None] - lookback + np.arange(lookback)]
+    starts = np.arange(max(split, season, lookback), n - horizon + 1)
     actual = series[starts[:, None] + np.arange(horizon)]
-    pred = model.predict_windows(windows)
-    baseline = seasonal_naive(series, starts, horizon, season)
-    report = {"rmse": rmse(pred, actual), "baseline_rmse": rmse(baseline, actual), "test_windows": int(len(starts)),
-              "epochs_run": len(history["loss"]), "train_seconds": train_seconds}
+    pred = model.predict_windows(series[starts[:, None] - lookback + np.arange(lookback)])
+    forecasts = {"LSTM": pred,
+                 "persistence": baselines.persistence(series, starts, horizon),
+                 "seasonal naive": baselines.seasonal_naive(series, starts, horizon, season) if season > 1 else None,
+                 "drift": baselines.drift(series, starts, horizon),
+                 "linear AR": baselines.LinearAR(lookback, horizon).fit(series[:split]).predict(series, starts),
+                 "ETS": baselines.ets(series, split, starts, horizon, season)}
+    scale = baselines.mase_scale(series[:split], season)
+    methods = {name: _method_scores(f, actual, scale) for name, f in forecasts.items() if f is not None}
+    report = {"horizon": horizon, "season": season, "test_windows": int(len(starts)),
+              "epochs_run": len(history["loss"]), "train_seconds": train_seconds, "methods": methods,
+              "rmse": methods["LSTM"]["rmse_mean"],
+              "baseline_rmse": methods["seasonal naive" if season > 1 else "persistence"]["rmse_mean"]}
     return model, report, starts, pred
 
 
+def evaluate_split(series, lookback, horizon, season, epochs, test_fraction=0.2, verbose=1, seed=0, hidden_size=32,
+                   distributed=False):
+    """evaluate() (kept under its old name)."""
+    return evaluate(series, lookback, horizon, season, epochs, test_fraction=test_fraction, verbose=verbose,
+                    seed=seed, hidden_size=hidden_size, distributed=distributed)
+
+
 def plot(series, starts, pred, path, title) -> bool:
-    """Forecast (first step of each window) vs actual over the test part, as a PNG; False without matplotlib."""
+    """The test part as a PNG: the actual series, the one-step-ahead forecasts, and (multi-step) the forecast path
+    from an origin every horizon/2 steps (a fan against the actual values); False without matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -163,9 +203,14 @@ def plot(series, starts, pred, path, title) -> bool:
     except ImportError:
         return False
     fig, ax = plt.subplots(figsize=(10, 4))
+    horizon = pred.shape[1]
     lo = max(0, starts[0] - 3 * len(starts) // 2)
     ax.plot(np.arange(lo, len(series)), series[lo:], color="0.3", lw=1, label="actual")
     ax.plot(starts, pred[:, 0], color="tab:red", lw=1, label="LSTM forecast (1 step ahead)")
+    if horizon > 1:
+        for r in range(0, len(starts), max(1, horizon // 2)):
+            ax.plot(starts[r] + np.arange(horizon), pred[r], color="tab:blue", lw=0.8, alpha=0.6,
+                    label=f"LSTM forecast paths ({horizon} steps)" if r == 0 else None)
     ax.axvline(starts[0], color="0.6", ls="--", lw=0.8)
     ax.set_title(title)
     ax.set_xlabel("time step")
