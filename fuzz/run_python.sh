@@ -10,13 +10,14 @@ seconds="${1:-60}"; shift || true
 if [ -n "${FUZZ_RUNS:-}" ]; then budget="-runs=$FUZZ_RUNS -seed=1"; else budget="-max_total_time=$seconds"; fi
 mkdir -p build/fuzz-python/findings
 # target and its seed corpus
-for pair in load:model_load metadata:model_load checkpoint:python_checkpoint onnx:python_onnx keras:python_keras; do
+for pair in load:model_load metadata:model_load checkpoint:python_checkpoint onnx:python_onnx keras:python_keras \
+    keras-members:python_keras_members; do
   target="${pair%%:*}"; seeds="fuzz/corpus/${pair#*:}"
   work="build/fuzz-python/corpus-$target"
   mkdir -p "$work"
   echo "fuzz (python): $target ($budget)"
   KERAS_BACKEND="${KERAS_BACKEND:-torch}" python fuzz/python/fuzz_loaders.py "$target" $budget -timeout=20 \
-    -rss_limit_mb=4096 -dict=fuzz/rnnkit.dict -artifact_prefix="build/fuzz-python/findings/$target-" \
+    -rss_limit_mb=4096 -max_len=20000 -len_control=0 -dict=fuzz/rnnkit.dict -artifact_prefix="build/fuzz-python/findings/$target-" \
     -print_final_stats=1 "$@" "$work" "$seeds" 2>&1 \
     | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|=== Uncaught|.*Error|.*deadly signal)" || true
   if [ -n "$(ls build/fuzz-python/findings 2>/dev/null)" ]; then
