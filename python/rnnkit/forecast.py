@@ -143,12 +143,10 @@ def detect_season(series, max_lag=None) -> int:
 
 def _method_scores(pred, actual, scale):
     """Per-horizon and mean errors of one method: RMSE, MAE, MASE."""
-    err = pred - actual
-    per_rmse = np.sqrt(np.mean(err ** 2, axis=0))
-    per_mae = np.mean(np.abs(err), axis=0)
+    per_rmse, per_mae = baselines.rmse(pred, actual, axis=0), baselines.mae(pred, actual, axis=0)
+    mae_mean = float(baselines.mae(pred, actual))
     return {"rmse": per_rmse.tolist(), "mae": per_mae.tolist(), "mase": (per_mae / scale).tolist(),
-            "rmse_mean": float(np.sqrt(np.mean(err ** 2))), "mae_mean": float(np.mean(np.abs(err))),
-            "mase_mean": float(np.mean(np.abs(err)) / scale)}
+            "rmse_mean": float(baselines.rmse(pred, actual)), "mae_mean": mae_mean, "mase_mean": mae_mean / scale}
 
 
 def evaluate(series, lookback, horizon, season, epochs, test_fraction=0.2, verbose=1, seed=0, hidden_size=32,
